@@ -1,0 +1,1 @@
+"""The reference asynchronous request-reply backend the perf gate loads."""

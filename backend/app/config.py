@@ -1,0 +1,45 @@
+"""Every setting of the backend, read once from the environment.
+
+The slow-down knobs (`API_LATENCY_MS`, `PROCESSING_MS`, `FAILURE_RATIO`) exist
+so that the gate's own tests can prove it catches a regression; the defaults
+make a fast, healthy backend.
+"""
+
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKEND_", extra="ignore")
+
+    database_url: str = "postgresql://postgres:postgres@localhost:5432/requests"
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+    db_connect_timeout_s: float = Field(2.0, gt=0)
+
+    # API
+    max_body_bytes: int = Field(64 * 1024, gt=0)
+    api_latency_ms: float = Field(0.0, ge=0, description="extra latency added to every /requests call")
+    retry_after_s: int = Field(1, ge=0, description="Retry-After hint sent while a request is not final")
+
+    # request-processor
+    processing_ms: float = Field(50.0, ge=0, description="simulated work per request")
+    failure_ratio: float = Field(0.0, ge=0, le=1, description="share of requests that end FAILED")
+    worker_concurrency: int = Field(32, ge=1, description="requests one worker process works on at once")
+    lease_s: float = Field(30.0, gt=0, description="a claim older than this is taken again")
+    max_attempts: int = Field(5, ge=1, description="claims after which a request ends FAILED")
+    idle_poll_s: float = Field(1.0, gt=0, description="fallback poll when no notification arrives")
+    retry_max_s: float = Field(10.0, gt=0, description="cap of the back-off while the database is down")
+
+    @model_validator(mode="after")
+    def _lease_outlasts_work(self) -> "Settings":
+        if self.lease_s * 1000 <= self.processing_ms:
+            raise ValueError("BACKEND_LEASE_S must exceed the processing time, or every request is taken twice")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
