@@ -1,0 +1,1 @@
+"""perfgate: load an asynchronous request backend with Locust and judge the result."""

@@ -1,0 +1,132 @@
+"""Reporters: each turns a Verdict into one format and writes it to a stream
+or file given to it. Names coming from results are escaped for their format."""
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TextIO
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict, fmt
+
+ICONS = {PASS: "✅ pass", FAIL: "❌ fail", ERROR: "⚠️ error", INCONCLUSIVE: "❔ inconclusive"}
+
+
+def junit(verdict: Verdict, stream: TextIO) -> None:
+    """One test case per rule; problems that blocked a verdict are errored cases."""
+    cases = []
+    for r in verdict.results:
+        case = TestCase(name=r.name, classname=f"perf-gate.{r.entry}", stdout=r.message)
+        if r.status == FAIL:
+            case.add_failure_info(message=r.message, failure_type="threshold")
+        elif r.status == ERROR:
+            case.add_error_info(message=r.message, error_type="no-verdict")
+        elif r.status == INCONCLUSIVE:
+            case.add_skipped_info(message=r.message)
+        cases.append(case)
+    for problem in verdict.problems:
+        case = TestCase(name="measurement", classname="perf-gate")
+        case.add_error_info(message=problem, error_type="no-verdict")
+        cases.append(case)
+    if verdict.overloaded and verdict.fail_on_overload:
+        case = TestCase(name="load generator", classname="perf-gate")
+        case.add_error_info(message="; ".join(verdict.warnings), error_type="overloaded")
+        cases.append(case)
+    stream.write(to_xml_report_string([TestSuite("perf-gate", cases)]))
+
+
+def md_escape(text: str) -> str:
+    for ch in "\\|`*_[]<>":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _cell(metric: str, value: float | None) -> str:
+    return "—" if value is None else fmt(metric, value)
+
+
+def markdown_lines(verdict: Verdict) -> list[str]:
+    lines = [f"## Perf gate: {ICONS[verdict.status]}", ""]
+    lines += [f"> **No verdict:** {md_escape(p)}" for p in verdict.problems]
+    lines += [f"> **Warning:** {md_escape(w)}" for w in verdict.warnings]
+    if verdict.problems or verdict.warnings:
+        lines.append("")
+    absolute = [r for r in verdict.results if r.baseline is None and r.interval is None]
+    compared = [r for r in verdict.results if r not in absolute]
+    if absolute:
+        lines += ["| entry | metric | measured | limit | result |", "| --- | --- | ---: | ---: | --- |"]
+        for r in absolute:
+            limit = ("≥ " if r.metric.startswith("min_") else "≤ ") + fmt(r.metric, r.limit)
+            lines.append(
+                f"| {md_escape(r.entry)} | {md_escape(r.metric)} | {_cell(r.metric, r.measured)} | {limit} | {ICONS[r.status]} |"
+            )
+        lines.append("")
+    if compared:
+        lines += [
+            "| entry | metric | baseline | candidate | ratio | interval | tolerated | result |",
+            "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |",
+        ]
+        for r in compared:
+            ratio = "—" if r.measured is None or not r.baseline else f"{r.measured / r.baseline:.3f}"
+            interval = "—" if r.interval is None else f"{r.interval[0]:.3f} – {r.interval[1]:.3f}"
+            lines.append(
+                f"| {md_escape(r.entry)} | {md_escape(r.metric)} | {_cell('x_ms', r.baseline)} | {_cell('x_ms', r.measured)} "
+                f"| {ratio} | {interval} | +{r.limit:.0%} | {ICONS[r.status]} |"
+            )
+        lines.append("")
+        lines += [f"- {md_escape(r.message)}" for r in compared if r.status != PASS]
+    return lines
+
+
+def markdown(verdict: Verdict, stream: TextIO) -> None:
+    stream.write("\n".join(markdown_lines(verdict)) + "\n")
+
+
+def verdict_json(verdict: Verdict, stream: TextIO) -> None:
+    data = {
+        "verdict": verdict.status,
+        "exit_code": verdict.exit_code,
+        "problems": verdict.problems,
+        "warnings": verdict.warnings,
+        "load_generator_overloaded": verdict.overloaded,
+        "results": [{"name": r.name, **asdict(r)} for r in verdict.results],
+    }
+    json.dump(data, stream, indent=2)
+    stream.write("\n")
+
+
+def _escape_command(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def annotations(verdict: Verdict, stream: TextIO) -> None:
+    """GitHub workflow commands: one ::error per failed rule or problem."""
+    for r in verdict.results:
+        if r.status in (FAIL, ERROR):
+            stream.write(f"::error title=perf gate: {_escape_command(r.name).replace(',', '%2C').replace(':', '%3A')}::{_escape_command(r.message)}\n")
+        elif r.status == INCONCLUSIVE:
+            stream.write(f"::warning title=perf gate: inconclusive::{_escape_command(r.message)}\n")
+    for p in verdict.problems:
+        stream.write(f"::error title=perf gate: no verdict::{_escape_command(p)}\n")
+    for w in verdict.warnings:
+        stream.write(f"::warning title=perf gate: load generator::{_escape_command(w)}\n")
+
+
+FILE_REPORTERS: dict[str, Callable[[Verdict, TextIO], None]] = {
+    "junit.xml": junit,
+    "summary.md": markdown,
+    "verdict.json": verdict_json,
+}
+
+
+def write_all(verdict: Verdict, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, reporter in FILE_REPORTERS.items():
+        path = out_dir / filename
+        with path.open("w", encoding="utf-8") as stream:
+            reporter(verdict, stream)
+        written.append(path)
+    return written
