@@ -1,0 +1,113 @@
+"""Bring the system under test up and down: embedded (no Docker), docker
+compose, or an already running host. Each is a context manager, so teardown
+happens whatever the load test did."""
+
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfgate.errors import NoVerdict
+
+COMPOSE_URL = "http://localhost:8000"
+
+
+@dataclass
+class Backend:
+    url: str
+    log: Path | None = None  # where its output goes, shown when it fails
+
+    def tail(self, lines: int = 40) -> str:
+        if self.log is None or not self.log.exists():
+            return "(no backend log)"
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_healthy(backend: Backend, timeout_s: float, interval_s: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{backend.url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read()[:200].decode(errors='replace')}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(getattr(exc, "reason", exc))
+        time.sleep(interval_s)
+    raise NoVerdict(
+        f"backend at {backend.url} not healthy after {timeout_s:g}s (last: {last}); its log ends:\n{backend.tail()}"
+    )
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def embedded(source: Path, log: Path, env: Mapping[str, str], workers: int = 1,
+             start_timeout_s: float = 60.0) -> Iterator[Backend]:
+    """`python -m backend.embedded` from `source` (this checkout, or a baseline worktree)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.embedded", "--port", "0", "--workers", str(workers)],
+            cwd=source, env={**env, "PYTHONPATH": str(source)}, stdout=out, stderr=subprocess.STDOUT,
+        )
+        backend = Backend(url="", log=log)
+        try:
+            deadline = time.monotonic() + start_timeout_s
+            while not backend.url:
+                for line in log.read_text(errors="replace").splitlines():
+                    if line.startswith("BASE_URL="):
+                        backend.url = line.removeprefix("BASE_URL=").strip()
+                if proc.poll() is not None:
+                    raise NoVerdict(f"embedded backend exited with {proc.returncode}; its log ends:\n{backend.tail()}")
+                if time.monotonic() > deadline:
+                    raise NoVerdict(f"embedded backend did not start in {start_timeout_s:g}s; its log ends:\n{backend.tail()}")
+                time.sleep(0.1)
+            yield backend
+        finally:
+            stop(proc)
+
+
+def _compose(project: str, *args: str, env: Mapping[str, str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", "compose", "-p", project, *args], env=dict(env), **kw)
+
+
+@contextmanager
+def compose(project: str, log: Path, env: Mapping[str, str], url: str = COMPOSE_URL) -> Iterator[Backend]:
+    """`docker compose up -d --build --wait`; always `down -v`, logs saved first."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("docker") is None:
+        raise NoVerdict("docker is not installed; use --backend embedded")
+    try:
+        up = _compose(project, "up", "-d", "--build", "--wait", env=env)
+        if up.returncode != 0:
+            with log.open("w") as out:
+                _compose(project, "logs", "--no-color", env=env, stdout=out, stderr=subprocess.STDOUT)
+            raise NoVerdict(f"docker compose up failed ({up.returncode}); its logs end:\n{Backend(url, log).tail()}")
+        yield Backend(url=url, log=log)
+    finally:
+        with log.open("a") as out:
+            _compose(project, "logs", "--no-color", env=env, stdout=out, stderr=subprocess.STDOUT)
+        _compose(project, "down", "-v", "--remove-orphans", env=env, stdout=subprocess.DEVNULL)
+
+
+@contextmanager
+def running(url: str) -> Iterator[Backend]:
+    yield Backend(url=url.rstrip("/"))
