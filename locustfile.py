@@ -33,19 +33,41 @@ FINAL = {"COMPLETE", "FAILED"}
 @events.init_command_line_parser.add_listener
 def _(parser, **kw):
     group = parser.add_argument_group("perf gate")
-    group.add_argument("--payload-bytes", type=int, default=64, env_var="LOCUST_PAYLOAD_BYTES",
-                       help="size of the params sent with each request")
-    group.add_argument("--complete-timeout", type=float, default=30.0, env_var="LOCUST_COMPLETE_TIMEOUT",
-                       help="seconds a request may take to complete before it counts as failed")
+    group.add_argument(
+        "--payload-bytes",
+        type=int,
+        default=64,
+        env_var="LOCUST_PAYLOAD_BYTES",
+        help="size of the params sent with each request",
+    )
+    group.add_argument(
+        "--complete-timeout",
+        type=float,
+        default=30.0,
+        env_var="LOCUST_COMPLETE_TIMEOUT",
+        help="seconds a request may take to complete before it counts as failed",
+    )
     group.add_argument("--poll-min-ms", type=float, default=5.0, env_var="LOCUST_POLL_MIN_MS")
     group.add_argument("--poll-max-ms", type=float, default=200.0, env_var="LOCUST_POLL_MAX_MS")
     group.add_argument("--poll-factor", type=float, default=1.25, env_var="LOCUST_POLL_FACTOR")
-    group.add_argument("--compare-hosts", default="", env_var="LOCUST_COMPARE_HOSTS",
-                       help="label=URL,label=URL: load several backends side by side")
-    group.add_argument("--raw-samples", default="", env_var="LOCUST_RAW_SAMPLES",
-                       help="write every sample (time, entry, response time) to this CSV")
-    group.add_argument("--run-info", default="", env_var="LOCUST_RUN_INFO",
-                       help="write facts about the load generator (CPU warnings) to this JSON")
+    group.add_argument(
+        "--compare-hosts",
+        default="",
+        env_var="LOCUST_COMPARE_HOSTS",
+        help="label=URL,label=URL: load several backends side by side",
+    )
+    group.add_argument(
+        "--raw-samples",
+        default="",
+        env_var="LOCUST_RAW_SAMPLES",
+        help="write every sample (time, entry, response time) to this CSV",
+    )
+    group.add_argument(
+        "--run-info",
+        default="",
+        env_var="LOCUST_RUN_INFO",
+        help="write facts about the load generator (CPU warnings) to this JSON",
+    )
 
 
 class RawSamples:
@@ -99,7 +121,8 @@ class AsyncRequestUser(FastHttpUser):
         self.opts = opts
         targets = parse_targets(opts.compare_hosts) if opts and opts.compare_hosts else {}
         self.sessions = {
-            f"[{label}] ": FastHttpSession(url, self.environment.events.request, user=self) for label, url in targets.items()
+            f"[{label}] ": FastHttpSession(url, self.environment.events.request, user=self)
+            for label, url in targets.items()
         } or {"": self.client}
 
     @task
@@ -149,8 +172,12 @@ class AsyncRequestUser(FastHttpUser):
         else:
             exception = TimeoutError(f"not COMPLETE within {opts.complete_timeout:g}s (last status {status})")
         self.environment.events.request.fire(
-            request_type=ASYNC_TYPE, name=f"{label}{ASYNC_NAME}", response_time=total_ms,
-            response_length=0, exception=exception, context={},
+            request_type=ASYNC_TYPE,
+            name=f"{label}{ASYNC_NAME}",
+            response_time=total_ms,
+            response_length=0,
+            exception=exception,
+            context={},
         )
 
 

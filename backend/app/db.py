@@ -96,7 +96,7 @@ class Database:
                 try:
                     self._pool = await create_pool(self.settings)
                     self.last_error = None
-                except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     log.warning("database not reachable: %s", self.last_error)
         return self._pool

@@ -81,11 +81,11 @@ class Worker:
             try:
                 await self._serve()
                 delay = 0.2
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("database error (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
                 try:
                     await asyncio.wait_for(self.stopping.wait(), timeout=delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 delay = min(delay * 2, self.settings.retry_max_s)
 
@@ -111,7 +111,7 @@ class Worker:
                 if len(rows) < free:
                     try:
                         await asyncio.wait_for(self.wake.wait(), timeout=s.idle_poll_s)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
             await self._drain(pool)
         finally:

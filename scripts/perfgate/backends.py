@@ -15,8 +15,6 @@ from pathlib import Path
 
 from perfgate.errors import NoVerdict
 
-COMPOSE_URL = "http://localhost:8000"
-
 
 @dataclass
 class Backend:
@@ -59,14 +57,18 @@ def stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
 
 
 @contextmanager
-def embedded(source: Path, log: Path, env: Mapping[str, str], workers: int = 1,
-             start_timeout_s: float = 60.0) -> Iterator[Backend]:
+def embedded(
+    source: Path, log: Path, env: Mapping[str, str], workers: int = 1, start_timeout_s: float = 60.0
+) -> Iterator[Backend]:
     """`python -m backend.embedded` from `source` (this checkout, or a baseline worktree)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "backend.embedded", "--port", "0", "--workers", str(workers)],
-            cwd=source, env={**env, "PYTHONPATH": str(source)}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=source,
+            env={**env, "PYTHONPATH": str(source)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         backend = Backend(url="", log=log)
         try:
@@ -78,20 +80,25 @@ def embedded(source: Path, log: Path, env: Mapping[str, str], workers: int = 1,
                 if proc.poll() is not None:
                     raise NoVerdict(f"embedded backend exited with {proc.returncode}; its log ends:\n{backend.tail()}")
                 if time.monotonic() > deadline:
-                    raise NoVerdict(f"embedded backend did not start in {start_timeout_s:g}s; its log ends:\n{backend.tail()}")
+                    raise NoVerdict(
+                        f"embedded backend did not start in {start_timeout_s:g}s; its log ends:\n{backend.tail()}"
+                    )
                 time.sleep(0.1)
             yield backend
         finally:
             stop(proc)
 
 
-def _compose(project: str, *args: str, env: Mapping[str, str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "compose", "-p", project, *args], env=dict(env), **kw)
-
-
 @contextmanager
-def compose(project: str, log: Path, env: Mapping[str, str], url: str = COMPOSE_URL) -> Iterator[Backend]:
-    """`docker compose up -d --build --wait`; always `down -v`, logs saved first."""
+def compose(source: Path, project: str, log: Path, env: Mapping[str, str], port: int = 8000) -> Iterator[Backend]:
+    """`docker compose up -d --build --wait`; always `down -v`, logs saved first.
+    Each project gets its own port, so a baseline and a candidate can run at once."""
+    url = f"http://localhost:{port}"
+    env = {**env, "API_PORT": str(port)}
+
+    def _compose(project: str, *args: str, env: Mapping[str, str], **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "compose", "-p", project, *args], cwd=source, env=dict(env), **kw)
+
     log.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which("docker") is None:
         raise NoVerdict("docker is not installed; use --backend embedded")

@@ -19,15 +19,22 @@ from perfgate.github import GitHub
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="perf-check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="perf-check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--results", type=Path, default=Path("results"), help="folder of the run (default: results)")
     parser.add_argument("--prefix", default="locust", help="the --csv prefix Locust was given, inside --results")
     parser.add_argument("--thresholds", type=Path, default=Path("thresholds.json"))
-    parser.add_argument("--fail-on-overload", action="store_true",
-                        help="no verdict (exit 3) when the load generator's CPU went above 90%%")
-    parser.add_argument("--compare", action="store_true",
-                        help="also judge candidate against baseline from raw samples (side-by-side runs)")
+    parser.add_argument(
+        "--fail-on-overload",
+        action="store_true",
+        help="no verdict (exit 3) when the load generator's CPU went above 90%%",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also judge candidate against baseline from raw samples (side-by-side runs)",
+    )
     return parser
 
 

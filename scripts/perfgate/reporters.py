@@ -43,6 +43,10 @@ def md_escape(text: str) -> str:
     return text
 
 
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def _cell(metric: str, value: float | None) -> str:
     return "—" if value is None else fmt(metric, value)
 
@@ -60,7 +64,7 @@ def markdown_lines(verdict: Verdict) -> list[str]:
         for r in absolute:
             limit = ("≥ " if r.metric.startswith("min_") else "≤ ") + fmt(r.metric, r.limit)
             lines.append(
-                f"| {md_escape(r.entry)} | {md_escape(r.metric)} | {_cell(r.metric, r.measured)} | {limit} | {ICONS[r.status]} |"
+                _row(md_escape(r.entry), md_escape(r.metric), _cell(r.metric, r.measured), limit, ICONS[r.status])
             )
         lines.append("")
     if compared:
@@ -71,10 +75,8 @@ def markdown_lines(verdict: Verdict) -> list[str]:
         for r in compared:
             ratio = "—" if r.measured is None or not r.baseline else f"{r.measured / r.baseline:.3f}"
             interval = "—" if r.interval is None else f"{r.interval[0]:.3f} – {r.interval[1]:.3f}"
-            lines.append(
-                f"| {md_escape(r.entry)} | {md_escape(r.metric)} | {_cell('x_ms', r.baseline)} | {_cell('x_ms', r.measured)} "
-                f"| {ratio} | {interval} | +{r.limit:.0%} | {ICONS[r.status]} |"
-            )
+            cells = [md_escape(r.entry), md_escape(r.metric), _cell("x_ms", r.baseline), _cell("x_ms", r.measured)]
+            lines.append(_row(*cells, ratio, interval, f"+{r.limit:.0%}", ICONS[r.status]))
         lines.append("")
         lines += [f"- {md_escape(r.message)}" for r in compared if r.status != PASS]
     return lines
@@ -103,15 +105,20 @@ def _escape_command(text: str) -> str:
 
 def annotations(verdict: Verdict, stream: TextIO) -> None:
     """GitHub workflow commands: one ::error per failed rule or problem."""
+
+    def command(kind: str, title: str, message: str) -> None:
+        title = _escape_command(title).replace(",", "%2C").replace(":", "%3A")
+        stream.write(f"::{kind} title=perf gate - {title}::{_escape_command(message)}\n")
+
     for r in verdict.results:
         if r.status in (FAIL, ERROR):
-            stream.write(f"::error title=perf gate: {_escape_command(r.name).replace(',', '%2C').replace(':', '%3A')}::{_escape_command(r.message)}\n")
+            command("error", r.name, r.message)
         elif r.status == INCONCLUSIVE:
-            stream.write(f"::warning title=perf gate: inconclusive::{_escape_command(r.message)}\n")
+            command("warning", f"inconclusive {r.name}", r.message)
     for p in verdict.problems:
-        stream.write(f"::error title=perf gate: no verdict::{_escape_command(p)}\n")
+        command("error", "no verdict", p)
     for w in verdict.warnings:
-        stream.write(f"::warning title=perf gate: load generator::{_escape_command(w)}\n")
+        command("warning", "load generator", w)
 
 
 FILE_REPORTERS: dict[str, Callable[[Verdict, TextIO], None]] = {

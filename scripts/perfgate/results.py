@@ -11,8 +11,14 @@ from perfgate.errors import NoVerdict
 from perfgate.thresholds import AGGREGATE, PERCENTILE_COLUMNS
 
 REQUIRED_COLUMNS = [
-    "Type", "Name", "Request Count", "Failure Count", "Average Response Time",
-    "Max Response Time", "Requests/s", *PERCENTILE_COLUMNS.values(),
+    "Type",
+    "Name",
+    "Request Count",
+    "Failure Count",
+    "Average Response Time",
+    "Max Response Time",
+    "Requests/s",
+    *PERCENTILE_COLUMNS.values(),
 ]
 CANDIDATE = "[candidate] "
 

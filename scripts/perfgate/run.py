@@ -41,9 +41,15 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="perf-gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backend", choices=["embedded", "compose"], default="embedded",
-                   help="how to bring the backend up (default: embedded, no Docker)")
+    p = argparse.ArgumentParser(
+        prog="perf-gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--backend",
+        choices=["embedded", "compose"],
+        default="embedded",
+        help="how to bring the backend up (default: embedded, no Docker)",
+    )
     p.add_argument("--host", help="load an already running backend at this URL instead")
     p.add_argument("--users", "-u", type=positive_int, help="Locust users (default: locust.conf)")
     p.add_argument("--spawn-rate", "-r", type=float, help="users started per second (default: locust.conf)")
@@ -53,14 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--locustfile", default="locustfile.py")
     p.add_argument("--health-timeout", type=float, default=60.0, help="seconds to wait for /health (default: 60)")
     p.add_argument("--workers", type=positive_int, default=1, help="request-processor processes (embedded)")
-    p.add_argument("--backend-env", type=env_pair, action="append", default=[], metavar="KEY=VALUE",
-                   help="environment for the backend under test, e.g. BACKEND_API_LATENCY_MS=20")
-    p.add_argument("--fail-on-overload", action="store_true",
-                   help="no verdict (exit 3) when Locust's CPU went above 90%%")
-    p.add_argument("--compare-to", metavar="REF",
-                   help="also load REF (e.g. origin/main) side by side and judge regressions against it")
-    p.add_argument("--baseline-env", type=env_pair, action="append", default=[], metavar="KEY=VALUE",
-                   help="environment for the baseline backend only (with --compare-to)")
+    p.add_argument(
+        "--backend-env",
+        type=env_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for the backend under test, e.g. BACKEND_API_LATENCY_MS=20",
+    )
+    p.add_argument(
+        "--fail-on-overload", action="store_true", help="no verdict (exit 3) when Locust's CPU went above 90%%"
+    )
+    p.add_argument(
+        "--compare-to",
+        metavar="REF",
+        help="also load REF (e.g. origin/main) side by side and judge regressions against it",
+    )
+    p.add_argument(
+        "--baseline-env",
+        type=env_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for the baseline backend only (with --compare-to)",
+    )
     return p
 
 
@@ -71,10 +93,27 @@ def say(stream: TextIO, text: str) -> None:
 
 def locust_command(args: argparse.Namespace, host: str, exclude_ramp_up: bool, compare_hosts: str = "") -> list[str]:
     prefix = args.results / PREFIX
-    cmd = [sys.executable, "-m", "locust", "-f", args.locustfile, "--headless", "--host", host,
-           "--csv", str(prefix), "--html", str(args.results / "report.html"),
-           "--run-info", f"{prefix}_run_info.json", "--raw-samples", f"{prefix}_raw.csv",
-           "--exit-code-on-error", "0", "--only-summary"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        args.locustfile,
+        "--headless",
+        "--host",
+        host,
+        "--csv",
+        str(prefix),
+        "--html",
+        str(args.results / "report.html"),
+        "--run-info",
+        f"{prefix}_run_info.json",
+        "--raw-samples",
+        f"{prefix}_raw.csv",
+        "--exit-code-on-error",
+        "0",
+        "--only-summary",
+    ]
     if exclude_ramp_up:
         cmd.append("--reset-stats")
     if compare_hosts:
@@ -85,12 +124,15 @@ def locust_command(args: argparse.Namespace, host: str, exclude_ramp_up: bool, c
     return cmd
 
 
-def start(args: argparse.Namespace, stack: ExitStack, source: Path, name: str, env: Mapping[str, str]) -> backends.Backend:
+def start(
+    args: argparse.Namespace, stack: ExitStack, source: Path, name: str, env: Mapping[str, str]
+) -> backends.Backend:
     log = args.results / f"backend-{name}.log"
     if args.host:
         return stack.enter_context(backends.running(args.host))
     if args.backend == "compose":
-        return stack.enter_context(backends.compose(f"perfgate-{name}", log, env))
+        port = 8001 if name == "baseline" else 8000
+        return stack.enter_context(backends.compose(source, f"perfgate-{name}", log, env, port=port))
     return stack.enter_context(backends.embedded(source, log, env, workers=args.workers))
 
 
@@ -125,8 +167,13 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
             raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
         say(err, "tearing the backend down")
     say(err, f"checking results against {args.thresholds}")
-    check_args = argparse.Namespace(results=args.results, prefix=PREFIX, thresholds=args.thresholds,
-                                    fail_on_overload=args.fail_on_overload, compare=bool(args.compare_to))
+    check_args = argparse.Namespace(
+        results=args.results,
+        prefix=PREFIX,
+        thresholds=args.thresholds,
+        fail_on_overload=args.fail_on_overload,
+        compare=bool(args.compare_to),
+    )
     code = check_cli.run_check(check_args, env, out, err)
     say(err, f"reports in {args.results}/: junit.xml, summary.md, verdict.json, report.html, {PREFIX}_*.csv")
     return code

@@ -16,8 +16,16 @@ from perfgate.errors import ConfigError
 
 # Metric key -> column of Locust's *_stats.csv, and whether the limit is a ceiling.
 PERCENTILE_COLUMNS = {
-    "p50_ms": "50%", "p66_ms": "66%", "p75_ms": "75%", "p80_ms": "80%", "p90_ms": "90%",
-    "p95_ms": "95%", "p98_ms": "98%", "p99_ms": "99%", "p99.9_ms": "99.9%", "p99.99_ms": "99.99%",
+    "p50_ms": "50%",
+    "p66_ms": "66%",
+    "p75_ms": "75%",
+    "p80_ms": "80%",
+    "p90_ms": "90%",
+    "p95_ms": "95%",
+    "p98_ms": "98%",
+    "p99_ms": "99%",
+    "p99.9_ms": "99.9%",
+    "p99.99_ms": "99.99%",
     "p100_ms": "100%",
 }
 MIN_METRICS = {"min_rps", "min_requests"}
@@ -67,7 +75,11 @@ def schema() -> dict[str, Any]:
 def json_path(parts: Any) -> str:
     out = "$"
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if str(part).isidentifier() else f"[{json.dumps(part)}]")
+        out += (
+            f"[{part}]"
+            if isinstance(part, int)
+            else (f".{part}" if str(part).isidentifier() else f"[{json.dumps(part)}]")
+        )
     return out
 
 
@@ -78,7 +90,10 @@ def _explain(error: jsonschema.ValidationError) -> str:
         allowed = ", ".join(error.schema["properties"])
         return f"{where}: unknown key {', '.join(map(repr, extra))}; expected one of: {allowed}"
     if error.validator == "propertyNames":
-        return f"{where}: entry name {error.instance!r} must be 'TYPE name' as Locust names it (e.g. 'POST /requests', 'ASYNC submit-to-complete')"
+        return (
+            f"{where}: entry name {error.instance!r} must be 'TYPE name' as Locust names it "
+            "(e.g. 'POST /requests', 'ASYNC submit-to-complete')"
+        )
     return f"{where}: {error.message}"
 
 
@@ -87,7 +102,11 @@ def parse(data: Any, path: Path) -> Thresholds:
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise ConfigError(f"{path}: " + "; ".join(_explain(e) for e in errors[:5]))
-    limits = [Limit(entry, metric, float(value)) for entry, rules in data["entries"].items() for metric, value in rules.items()]
+    limits = [
+        Limit(entry, metric, float(value))
+        for entry, rules in data["entries"].items()
+        for metric, value in rules.items()
+    ]
     limits += [Limit(AGGREGATE, metric, float(value)) for metric, value in data.get("aggregate", {}).items()]
     if not limits:
         raise ConfigError(f"{path}: $.entries: no limits at all; a gate that checks nothing cannot pass")

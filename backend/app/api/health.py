@@ -22,7 +22,7 @@ async def health(request: Request) -> JSONResponse:
         try:
             await asyncio.wait_for(pool.fetchval("SELECT 1"), timeout=2)
             return JSONResponse(HealthPublic(status="ok").model_dump())
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             detail = f"{type(exc).__name__}: {exc}"
     body = HealthPublic(status="unavailable", failing=["database"], detail=detail)
     return JSONResponse(body.model_dump(), status_code=503)
