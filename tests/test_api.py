@@ -1,0 +1,106 @@
+"""The request-api over real HTTP, against the embedded backend (real PostgreSQL)."""
+
+import socket
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import backend_env
+
+
+def wait_final(client: httpx.Client, location: str, timeout_s: float = 10) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(location).json()
+        if body["status"] in ("COMPLETE", "FAILED"):
+            return body
+        time.sleep(0.02)
+    raise AssertionError(f"{location} not final after {timeout_s}s: {body}")
+
+
+def test_submit_poll_complete(live_backend):
+    with httpx.Client(base_url=live_backend.url) as client:
+        resp = client.post("/requests", json={"params": {"n": 7}})
+        assert resp.status_code == 202
+        body = resp.json()
+        assert body["status"] == "PENDING"
+        assert resp.headers["location"] == f"/requests/{body['id']}"
+        assert resp.headers["retry-after"].isdigit()
+
+        done = wait_final(client, resp.headers["location"])
+        assert done["status"] == "COMPLETE"
+        assert done["result"]["echo"] == {"n": 7}
+        assert done["attempts"] == 1
+        assert done["created_at"] <= done["started_at"] <= done["completed_at"]
+
+
+def test_health_ok(live_backend):
+    resp = httpx.get(f"{live_backend.url}/health")
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "ok"
+
+
+def test_openapi_schema_served(live_backend):
+    paths = httpx.get(f"{live_backend.url}/openapi.json").json()["paths"]
+    assert {"/requests", "/requests/{request_id}", "/health"} <= set(paths)
+
+
+BAD_INPUT = [
+    ("malformed JSON", "POST", "/requests", {"content": b'{"params": ', "headers": {"content-type": "application/json"}}, 422),
+    ("params not an object", "POST", "/requests", {"json": {"params": [1, 2]}}, 422),
+    ("params a string", "POST", "/requests", {"json": {"params": "x"}}, 422),
+    ("missing params", "POST", "/requests", {"json": {}}, 422),
+    ("unknown field", "POST", "/requests", {"json": {"params": {}, "extra": 1}}, 422),
+    ("body not an object", "POST", "/requests", {"json": [1]}, 422),
+    ("empty body", "POST", "/requests", {"content": b"", "headers": {"content-type": "application/json"}}, 422),
+    ("not JSON at all", "POST", "/requests", {"content": b"params=1", "headers": {"content-type": "text/plain"}}, 422),
+    ("oversized body", "POST", "/requests", {"json": {"params": {"x": "y" * 10_000}}}, 413),
+    ("unknown id", "GET", f"/requests/{uuid.uuid4()}", {}, 404),
+    ("non-UUID id", "GET", "/requests/not-a-uuid", {}, 422),
+    ("wrong method", "DELETE", "/requests", {}, 405),
+]
+
+
+@pytest.mark.parametrize("case, method, path, kwargs, expected", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_bad_input_gets_4xx_json(live_backend, case, method, path, kwargs, expected):
+    resp = httpx.request(method, f"{live_backend.url}{path}", **kwargs)
+    assert resp.status_code == expected, resp.text
+    assert "detail" in resp.json()
+
+
+def test_oversized_chunked_body_rejected(live_backend):
+    def chunks():
+        yield b'{"params": {"x": "'
+        for _ in range(10):
+            yield b"y" * 1000
+        yield b'"}}'
+
+    resp = httpx.post(f"{live_backend.url}/requests", content=chunks(), headers={"content-type": "application/json"})
+    assert resp.status_code == 413
+    assert "detail" in resp.json()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_health_503_names_database_when_it_is_down(procs):
+    port = closed_port()
+    env = backend_env(f"postgresql://postgres@127.0.0.1:{closed_port()}/none", db_connect_timeout_s=0.5)
+    procs.start(["-m", "uvicorn", "backend.app.main:app", "--port", str(port)], env, "api")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            resp = httpx.get(f"http://127.0.0.1:{port}/health")
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "API did not start"
+            time.sleep(0.2)
+    assert resp.status_code == 503
+    assert resp.json()["failing"] == ["database"]
+    # the work endpoints say 503 too, never 500
+    assert httpx.post(f"http://127.0.0.1:{port}/requests", json={"params": {}}).status_code == 503
