@@ -80,8 +80,11 @@ def judge(limit: Limit, measured: float | None) -> RuleResult:
 
 
 def missing_entry(entry: str, ran: list[str], thresholds: Thresholds) -> str:
-    """An entry that never ran: a typo (exit 2) when a ran entry is close, else exit 3."""
-    close = difflib.get_close_matches(entry, [r for r in ran if r != entry], n=1, cutoff=0.8)
+    """An entry that never ran: a typo (exit 2) when a ran entry of the same type
+    has a close name, else a measurement gap (exit 3)."""
+    kind, _, name = entry.partition(" ")
+    same_kind = [r.partition(" ")[2] for r in ran if r.startswith(kind + " ") and r != entry]
+    close = [f"{kind} {n}" for n in difflib.get_close_matches(name, same_kind, n=1, cutoff=0.8)]
     if close:
         raise ConfigError(
             f"{thresholds.path}: $.entries[{entry!r}]: no such Locust entry; did you mean {close[0]!r}? "

@@ -89,7 +89,7 @@ def _explain(error: jsonschema.ValidationError) -> str:
         extra = sorted(set(error.instance) - set(error.schema["properties"]))
         allowed = ", ".join(error.schema["properties"])
         return f"{where}: unknown key {', '.join(map(repr, extra))}; expected one of: {allowed}"
-    if error.validator == "propertyNames":
+    if "propertyNames" in error.schema_path:
         return (
             f"{where}: entry name {error.instance!r} must be 'TYPE name' as Locust names it "
             "(e.g. 'POST /requests', 'ASYNC submit-to-complete')"

@@ -1,0 +1,106 @@
+from pathlib import Path
+
+import pytest
+
+from perfgate import results, thresholds
+from perfgate.check import ERROR, FAIL, PASS, check, judge
+from perfgate.errors import ConfigError
+from perfgate.thresholds import Limit
+from tests.conftest import FIXTURES, ROOT
+
+
+def limits(entries: dict, aggregate: dict | None = None) -> thresholds.Thresholds:
+    data = {"entries": entries, **({"aggregate": aggregate} if aggregate else {})}
+    return thresholds.parse(data, Path("thresholds.json"))
+
+
+def run(case: str) -> results.RunResults:
+    return results.load(FIXTURES / case / "locust")
+
+
+@pytest.mark.parametrize(
+    "metric, limit, status, message",
+    [
+        ("p95_ms", 20, PASS, "p95 of POST /requests: 17 ms <= limit 20 ms"),
+        ("p95_ms", 10, FAIL, "p95 of POST /requests: 17 ms > limit 10 ms"),
+        ("p50_ms", 5, FAIL, "p50 of POST /requests: 6 ms > limit 5 ms"),
+        ("p99.9_ms", 200, PASS, "p99.9 of POST /requests: 120 ms <= limit 200 ms"),
+        ("avg_ms", 9, PASS, "avg of POST /requests: 8.86199 ms <= limit 9 ms"),
+        ("avg_ms", 8, FAIL, "avg of POST /requests: 8.86199 ms > limit 8 ms"),
+        ("max_ms", 100, FAIL, "max of POST /requests: 127.373 ms > limit 100 ms"),
+        ("failure_ratio", 0, PASS, "failure ratio of POST /requests: 0.00% <= limit 0.00%"),
+        ("min_rps", 100, PASS, "requests/s of POST /requests: 114.6 req/s >= limit 100.0 req/s"),
+        ("min_rps", 200, FAIL, "requests/s of POST /requests: 114.6 req/s < limit 200.0 req/s"),
+        ("min_requests", 1030, PASS, "requests of POST /requests: 1030 >= limit 1030"),
+        ("min_requests", 1031, FAIL, "requests of POST /requests: 1030 < limit 1031"),
+    ],
+)
+def test_each_rule_kind_passes_and_fails(metric, limit, status, message):
+    verdict = check(run("healthy"), limits({"POST /requests": {metric: limit}}))
+    [result] = verdict.results
+    assert (result.status, result.message) == (status, message)
+    assert verdict.status == status
+
+
+def test_failure_ratio_fails_on_failed_completions():
+    verdict = check(run("failing"), limits({"ASYNC submit-to-complete": {"failure_ratio": 0.01}}))
+    assert verdict.results[0].message == "failure ratio of ASYNC submit-to-complete: 10.00% > limit 1.00%"
+    assert verdict.exit_code == 1
+
+
+def test_aggregate_rules():
+    verdict = check(run("healthy"), limits({"GET /requests/{id}": {"p95_ms": 100}}, {"p95_ms": 70, "min_rps": 700}))
+    assert [(r.entry, r.metric, r.status) for r in verdict.results] == [
+        ("GET /requests/{id}", "p95_ms", PASS),
+        ("Aggregated", "p95_ms", FAIL),
+        ("Aggregated", "min_rps", PASS),
+    ]
+
+
+def test_repository_thresholds_pass_healthy_and_fail_slow():
+    t = thresholds.load(ROOT / "thresholds.json")
+    assert check(run("healthy"), t).exit_code == 0
+    slow = check(run("slow"), t)
+    assert slow.exit_code == 1
+    failed = {r.name for r in slow.results if r.status == FAIL}
+    assert "p95 of POST /requests" in failed
+
+
+def test_na_cell_for_a_thresholded_metric_is_no_verdict():
+    verdict = check(run("na"), limits({"POST /requests": {"p95_ms": 100}}))
+    assert verdict.results[0].status == ERROR and verdict.exit_code == 3
+
+
+def test_zero_requests_is_never_a_pass():
+    verdict = check(run("zero"), limits({"POST /requests": {"p95_ms": 100}}))
+    assert verdict.exit_code == 3
+    assert "zero requests" in verdict.problems[0]
+
+
+def test_entry_that_never_ran_is_no_verdict():
+    verdict = check(run("healthy"), limits({"DELETE /requests/{id}": {"p95_ms": 100}}))
+    assert verdict.exit_code == 3
+    assert "'DELETE /requests/{id}' named in thresholds.json never ran" in verdict.problems[0]
+
+
+def test_entry_name_typo_is_a_configuration_error():
+    with pytest.raises(ConfigError, match=r"\$\.entries\['GET /request/\{id\}'\]: no such Locust entry; did you mean 'GET /requests/\{id\}'"):
+        check(run("healthy"), limits({"GET /request/{id}": {"p95_ms": 100}}))
+
+
+def test_overloaded_load_generator_is_said_and_optionally_no_verdict():
+    t = limits({"POST /requests": {"p95_ms": 100}})
+    verdict = check(run("cpu"), t)
+    assert verdict.overloaded and "above 90% (peak 98%)" in verdict.warnings[0]
+    assert verdict.exit_code == 0
+    assert check(run("cpu"), t, fail_on_overload=True).exit_code == 3
+
+
+def test_no_rules_evaluated_is_not_a_pass():
+    from perfgate.check import Verdict
+
+    assert Verdict().exit_code == 3
+
+
+def test_judge_minimum_with_equal_value_passes():
+    assert judge(Limit("X y", "min_requests", 5), 5.0).status == PASS

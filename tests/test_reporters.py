@@ -1,0 +1,71 @@
+import io
+import json
+import xml.etree.ElementTree as ET
+
+from perfgate import reporters
+from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
+
+
+def verdict() -> Verdict:
+    return Verdict(
+        results=[
+            RuleResult("POST /requests", "p95_ms", 250, 312, FAIL, "p95 of POST /requests: 312 ms > limit 250 ms"),
+            RuleResult("GET /a|b<c>", "p50_ms", 10, 5, PASS, "p50 of GET /a|b<c>: 5 ms <= limit 10 ms"),
+            RuleResult("ASYNC x", "p95", 0.1, 110, INCONCLUSIVE, "p95 of ASYNC x: inconclusive", baseline=100,
+                       interval=(0.95, 1.25)),
+        ],
+        warnings=["CPU 95%"],
+    )
+
+
+def test_junit_one_case_per_rule_with_failure_message():
+    stream = io.StringIO()
+    reporters.junit(verdict(), stream)
+    root = ET.fromstring(stream.getvalue())
+    cases = root.findall(".//testcase")
+    assert [c.get("name") for c in cases] == ["p95 of POST /requests", "p50 of GET /a|b<c>", "p95 of ASYNC x"]
+    assert cases[0].find("failure").get("message") == "p95 of POST /requests: 312 ms > limit 250 ms"
+    assert cases[1].find("failure") is None
+    assert cases[2].find("skipped") is not None
+
+
+def test_junit_problem_is_an_error_case():
+    stream = io.StringIO()
+    reporters.junit(Verdict(problems=["zero requests recorded"]), stream)
+    root = ET.fromstring(stream.getvalue())
+    assert root.find(".//testcase/error").get("message") == "zero requests recorded"
+
+
+def test_markdown_escapes_names_and_shows_both_tables():
+    lines = reporters.markdown_lines(verdict())
+    text = "\n".join(lines)
+    assert lines[0] == "## Perf gate: ❌ fail"
+    assert "GET /a\\|b\\<c\\>" in text
+    assert "| POST /requests | p95\\_ms | 312 ms | ≤ 250 ms | ❌ fail |" in text
+    assert "| ASYNC x | p95 | 100 ms | 110 ms | 1.100 | 0.950 – 1.250 | +10% | ❔ inconclusive |" in text
+    assert "> **Warning:** CPU 95%" in text
+
+
+def test_annotations_escape_workflow_command_data():
+    v = Verdict(results=[RuleResult("GET /x", "p95_ms", 1, 2, FAIL, "50% slower\nsee: log")], problems=["none ran"])
+    stream = io.StringIO()
+    reporters.annotations(v, stream)
+    assert stream.getvalue().splitlines() == [
+        "::error title=perf gate - p95 of GET /x::50%25 slower%0Asee: log",
+        "::error title=perf gate - no verdict::none ran",
+    ]
+
+
+def test_verdict_json_is_machine_readable():
+    stream = io.StringIO()
+    reporters.verdict_json(verdict(), stream)
+    data = json.loads(stream.getvalue())
+    assert data["verdict"] == FAIL and data["exit_code"] == 1
+    assert data["results"][0]["measured"] == 312 and data["results"][0]["name"] == "p95 of POST /requests"
+    assert data["results"][2]["interval"] == [0.95, 1.25]
+
+
+def test_write_all(tmp_path):
+    written = reporters.write_all(Verdict(problems=["x"]), tmp_path / "out")
+    assert sorted(p.name for p in written) == ["junit.xml", "summary.md", "verdict.json"]
+    assert json.loads((tmp_path / "out" / "verdict.json").read_text())["verdict"] == ERROR
