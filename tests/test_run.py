@@ -1,0 +1,55 @@
+"""perf-gate's own decisions that need no load run: usage errors and a backend that never gets healthy."""
+
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from perfgate import run
+from tests.conftest import ROOT
+
+
+def gate(*args: str, cwd=ROOT, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "perfgate.run", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--users", "0"], "expected a number above 0, got '0'"),
+    (["--users", "many"], "expected a whole number, got 'many'"),
+    (["--backend-env", "NOEQUALS"], "expected KEY=VALUE"),
+    (["--backend", "kubernetes"], "invalid choice"),
+])
+def test_usage_errors_exit_2(args, message):
+    proc = gate(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_bad_thresholds_fail_before_anything_starts(tmp_path):
+    bad = tmp_path / "t.json"
+    bad.write_text("{")
+    proc = gate("--thresholds", str(bad), "--results", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"==> ") is False and f"Error: {bad}:1:2: invalid JSON" in proc.stderr
+
+
+def test_backend_never_healthy_exits_3_with_reports(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = gate("--host", f"http://127.0.0.1:{port}", "--health-timeout", "1", "--results", str(tmp_path / "r"))
+    assert proc.returncode == 3, proc.stderr
+    assert "not healthy after 1s" in proc.stderr
+    assert json.loads((tmp_path / "r" / "verdict.json").read_text())["verdict"] == "error"
+
+
+def test_locust_command_passes_only_what_was_given(tmp_path):
+    args = run.build_parser().parse_args(["--users", "5", "--results", str(tmp_path)])
+    cmd = run.locust_command(args, "http://h:1", exclude_ramp_up=True)
+    assert cmd[cmd.index("--users") + 1] == "5"
+    assert "--run-time" not in cmd and "--spawn-rate" not in cmd  # locust.conf holds the defaults
+    assert "--reset-stats" in cmd and cmd[cmd.index("--exit-code-on-error") + 1] == "0"
+    assert cmd[cmd.index("--csv") + 1] == str(tmp_path / "locust")
