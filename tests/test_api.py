@@ -48,7 +48,13 @@ def test_openapi_schema_served(live_backend):
 
 
 BAD_INPUT = [
-    ("malformed JSON", "POST", "/requests", {"content": b'{"params": ', "headers": {"content-type": "application/json"}}, 422),
+    (
+        "malformed JSON",
+        "POST",
+        "/requests",
+        {"content": b'{"params": ', "headers": {"content-type": "application/json"}},
+        422,
+    ),
     ("params not an object", "POST", "/requests", {"json": {"params": [1, 2]}}, 422),
     ("params a string", "POST", "/requests", {"json": {"params": "x"}}, 422),
     ("missing params", "POST", "/requests", {"json": {}}, 422),

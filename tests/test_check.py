@@ -1,11 +1,11 @@
 from pathlib import Path
 
 import pytest
-
 from perfgate import results, thresholds
 from perfgate.check import ERROR, FAIL, PASS, check, judge
 from perfgate.errors import ConfigError
 from perfgate.thresholds import Limit
+
 from tests.conftest import FIXTURES, ROOT
 
 
@@ -84,7 +84,10 @@ def test_entry_that_never_ran_is_no_verdict():
 
 
 def test_entry_name_typo_is_a_configuration_error():
-    with pytest.raises(ConfigError, match=r"\$\.entries\['GET /request/\{id\}'\]: no such Locust entry; did you mean 'GET /requests/\{id\}'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"\$\.entries\['GET /request/\{id\}'\]: no such Locust entry; did you mean 'GET /requests/\{id\}'",
+    ):
         check(run("healthy"), limits({"GET /request/{id}": {"p95_ms": 100}}))
 
 

@@ -8,8 +8,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from perfgate import check_cli
+
 from tests.conftest import FIXTURES, ROOT
 
 
@@ -27,8 +27,18 @@ def run_cli(case: str, tmp_path, env=None, extra=(), thresholds=ROOT / "threshol
 
 @pytest.mark.parametrize(
     "case, code",
-    [("healthy", 0), ("slow", 1), ("failing", 1), ("zero", 3), ("na", 3), ("truncated", 3), ("empty", 3), ("missing", 3),
-     ("missing_column", 3), ("compare", 0)],
+    [
+        ("healthy", 0),
+        ("slow", 1),
+        ("failing", 1),
+        ("zero", 3),
+        ("na", 3),
+        ("truncated", 3),
+        ("empty", 3),
+        ("missing", 3),
+        ("missing_column", 3),
+        ("compare", 0),
+    ],
 )
 def test_exit_codes_and_reports_always_written(case, code, tmp_path):
     got, out, err, results = run_cli(case, tmp_path)
@@ -63,7 +73,7 @@ def test_bad_thresholds_exit_2_without_traceback(tmp_path):
     bad.write_text('{"entries": {"POST /requests": {"p95_ms": -1}}}')
     code, out, err, _ = run_cli("healthy", tmp_path, thresholds=bad)
     assert code == 2
-    assert err == f"Error: {bad}: $.entries[\"POST /requests\"].p95_ms: -1 is less than or equal to the minimum of 0\n"
+    assert err == f'Error: {bad}: $.entries["POST /requests"].p95_ms: -1 is less than or equal to the minimum of 0\n'
 
 
 def test_overload_option(tmp_path):
@@ -74,7 +84,18 @@ def test_overload_option(tmp_path):
 
 def test_installed_command_runs(tmp_path):
     shutil.copytree(FIXTURES / "slow", tmp_path / "results")
-    proc = subprocess.run([sys.executable, "-m", "perfgate.check_cli", "--results", str(tmp_path / "results"),
-                           "--thresholds", str(ROOT / "thresholds.json")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "perfgate.check_cli",
+            "--results",
+            str(tmp_path / "results"),
+            "--thresholds",
+            str(ROOT / "thresholds.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr

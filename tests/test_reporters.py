@@ -11,8 +11,16 @@ def verdict() -> Verdict:
         results=[
             RuleResult("POST /requests", "p95_ms", 250, 312, FAIL, "p95 of POST /requests: 312 ms > limit 250 ms"),
             RuleResult("GET /a|b<c>", "p50_ms", 10, 5, PASS, "p50 of GET /a|b<c>: 5 ms <= limit 10 ms"),
-            RuleResult("ASYNC x", "p95", 0.1, 110, INCONCLUSIVE, "p95 of ASYNC x: inconclusive", baseline=100,
-                       interval=(0.95, 1.25)),
+            RuleResult(
+                "ASYNC x",
+                "p95",
+                0.1,
+                110,
+                INCONCLUSIVE,
+                "p95 of ASYNC x: inconclusive",
+                baseline=100,
+                interval=(0.95, 1.25),
+            ),
         ],
         warnings=["CPU 95%"],
     )

@@ -6,22 +6,26 @@ import subprocess
 import sys
 
 import pytest
-
 from perfgate import run
+
 from tests.conftest import ROOT
 
 
 def gate(*args: str, cwd=ROOT, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "perfgate.run", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "perfgate.run", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--users", "0"], "expected a number above 0, got '0'"),
-    (["--users", "many"], "expected a whole number, got 'many'"),
-    (["--backend-env", "NOEQUALS"], "expected KEY=VALUE"),
-    (["--backend", "kubernetes"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--users", "0"], "expected a number above 0, got '0'"),
+        (["--users", "many"], "expected a whole number, got 'many'"),
+        (["--backend-env", "NOEQUALS"], "expected KEY=VALUE"),
+        (["--backend", "kubernetes"], "invalid choice"),
+    ],
+)
 def test_usage_errors_exit_2(args, message):
     proc = gate(*args)
     assert proc.returncode == 2
@@ -33,7 +37,7 @@ def test_bad_thresholds_fail_before_anything_starts(tmp_path):
     bad.write_text("{")
     proc = gate("--thresholds", str(bad), "--results", str(tmp_path / "r"))
     assert proc.returncode == 2
-    assert proc.stderr.startswith(f"==> ") is False and f"Error: {bad}:1:2: invalid JSON" in proc.stderr
+    assert proc.stderr.startswith("==> ") is False and f"Error: {bad}:1:2: invalid JSON" in proc.stderr
 
 
 def test_backend_never_healthy_exits_3_with_reports(tmp_path):

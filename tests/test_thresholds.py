@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from perfgate import thresholds
 from perfgate.errors import ConfigError
+
 from tests.conftest import ROOT
 
 
@@ -23,8 +23,12 @@ def test_repository_thresholds_load():
 
 
 def test_limits_flattened(tmp_path):
-    t = thresholds.load(write(tmp_path, {"entries": {"POST /requests": {"p95_ms": 100, "min_rps": 5}},
-                                         "aggregate": {"failure_ratio": 0.01}}))
+    t = thresholds.load(
+        write(
+            tmp_path,
+            {"entries": {"POST /requests": {"p95_ms": 100, "min_rps": 5}}, "aggregate": {"failure_ratio": 0.01}},
+        )
+    )
     assert [(lim.entry, lim.metric, lim.value, lim.is_minimum) for lim in t.limits] == [
         ("POST /requests", "p95_ms", 100.0, False),
         ("POST /requests", "min_rps", 5.0, True),
@@ -37,8 +41,14 @@ def test_limits_flattened(tmp_path):
     [
         ('{"entries": {', r"thresholds.json:1:\d+: invalid JSON"),
         ("[1, 2]", r"\$: \[1, 2\] is not of type 'object'"),
-        ({"entries": {"POST /requests": {"p96_ms": 1}}}, r"\$\.entries\[\"POST /requests\"\]: unknown key 'p96_ms'; expected one of: p50_ms"),
-        ({"entries": {"POST /requests": {"p95_ms": "fast"}}}, r"\$\.entries\[\"POST /requests\"\]\.p95_ms: 'fast' is not of type 'number'"),
+        (
+            {"entries": {"POST /requests": {"p96_ms": 1}}},
+            r"\$\.entries\[\"POST /requests\"\]: unknown key 'p96_ms'; expected one of: p50_ms",
+        ),
+        (
+            {"entries": {"POST /requests": {"p95_ms": "fast"}}},
+            r"\$\.entries\[\"POST /requests\"\]\.p95_ms: 'fast' is not of type 'number'",
+        ),
         ({"entries": {"POST /requests": {"p95_ms": -5}}}, r"p95_ms: -5 is less than or equal to the minimum of 0"),
         ({"entries": {"POST /requests": {"failure_ratio": 2}}}, r"failure_ratio: 2 is greater than the maximum of 1"),
         ({"entries": {"POST /requests": {"min_requests": 1.5}}}, r"min_requests: 1.5 is not of type 'integer'"),
@@ -46,7 +56,10 @@ def test_limits_flattened(tmp_path):
         ({"entries": {"POST /requests": {}}}, r"should be non-empty|does not have enough properties"),
         ({"entries": {}}, r"no limits at all"),
         ({"limits": {}}, r"'entries' is a required property"),
-        ({"entries": {"GET /x": {"p95_ms": 1}}, "exclude_ramp_up": "yes"}, r"exclude_ramp_up: 'yes' is not of type 'boolean'"),
+        (
+            {"entries": {"GET /x": {"p95_ms": 1}}, "exclude_ramp_up": "yes"},
+            r"exclude_ramp_up: 'yes' is not of type 'boolean'",
+        ),
     ],
 )
 def test_bad_thresholds_name_file_place_and_expectation(tmp_path, data, expected):
@@ -79,7 +92,14 @@ entry = st.sampled_from(["POST /requests", "GET /requests/{id}", "ASYNC submit-t
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(json_values, st.fixed_dictionaries({"entries": st.dictionaries(entry, st.dictionaries(metric, json_values, max_size=3), max_size=3)})))
+@given(
+    st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {"entries": st.dictionaries(entry, st.dictionaries(metric, json_values, max_size=3), max_size=3)}
+        ),
+    )
+)
 def test_any_json_is_accepted_or_rejected_cleanly(data):
     """Whatever the file holds: Thresholds, or a ConfigError with a JSON path. Never another exception."""
     try:

@@ -19,7 +19,8 @@ async def _setup(url: str, n: int) -> None:
     conn = await asyncpg.connect(url)
     await ensure_schema(conn)
     await conn.executemany(
-        "INSERT INTO requests (id, params) VALUES ($1, $2::jsonb)", [(uuid.uuid4(), json.dumps({"i": i})) for i in range(n)]
+        "INSERT INTO requests (id, params) VALUES ($1, $2::jsonb)",
+        [(uuid.uuid4(), json.dumps({"i": i})) for i in range(n)],
     )
     await conn.close()
 

@@ -12,14 +12,29 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.e2e
 
 SHORT = ["--users", "10", "--spawn-rate", "10", "--run-time", "6s"]
-FILES = ["junit.xml", "summary.md", "verdict.json", "report.html", "locust_stats.csv", "locust_stats_history.csv",
-         "locust_failures.csv", "locust_exceptions.csv", "locust_raw.csv", "backend-candidate.log"]
+FILES = [
+    "junit.xml",
+    "summary.md",
+    "verdict.json",
+    "report.html",
+    "locust_stats.csv",
+    "locust_stats_history.csv",
+    "locust_failures.csv",
+    "locust_exceptions.csv",
+    "locust_raw.csv",
+    "backend-candidate.log",
+]
 
 
 def perf_gate(tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
     results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "perfgate.run", *SHORT, "--results", str(results), *extra],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "perfgate.run", *SHORT, "--results", str(results), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     verdict = json.loads((results / "verdict.json").read_text()) if (results / "verdict.json").exists() else {}
     return proc, verdict
 
