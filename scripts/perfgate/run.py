@@ -40,14 +40,17 @@ def positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """Options; --backend and --compare-to also read PERF_GATE_BACKEND and
+    PERF_GATE_COMPARE_TO, so a workflow sets them without shell logic."""
+    env = {} if env is None else env
     p = argparse.ArgumentParser(
         prog="perf-gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
         "--backend",
         choices=["embedded", "compose"],
-        default="embedded",
+        default=env.get("PERF_GATE_BACKEND") or "embedded",
         help="how to bring the backend up (default: embedded, no Docker)",
     )
     p.add_argument("--host", help="load an already running backend at this URL instead")
@@ -73,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compare-to",
         metavar="REF",
+        default=env.get("PERF_GATE_COMPARE_TO") or None,
         help="also load REF (e.g. origin/main) side by side and judge regressions against it",
     )
     p.add_argument(
@@ -184,7 +188,10 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser(os.environ)
+    args = parser.parse_args(argv)
+    if args.backend not in ("embedded", "compose"):
+        parser.error(f"PERF_GATE_BACKEND: expected embedded or compose, got {args.backend!r}")
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return gate(args, os.environ, sys.stdout, sys.stderr)

@@ -1,0 +1,79 @@
+"""Validate the manual run's inputs before anything is installed or started.
+
+Reads INPUT_USERS, INPUT_SPAWN_RATE and INPUT_RUN_TIME; empty means "use
+locust.conf". Valid values are handed to Locust as LOCUST_USERS,
+LOCUST_SPAWN_RATE and LOCUST_RUN_TIME through GITHUB_ENV. Standard library
+only, so it runs before the install step.
+"""
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+
+MAX_USERS = 2000
+MAX_SPAWN_RATE = 500.0
+MAX_RUN_TIME_S = 30 * 60
+RUN_TIME = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+class InputError(ValueError):
+    pass
+
+
+def run_time_seconds(text: str) -> int:
+    """Locust's --run-time forms: 90, 90s, 2m, 1h30m."""
+    match = RUN_TIME.match(text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        raise InputError(f"run-time: expected a duration like 30s, 2m or 1h30m, got {text!r}")
+    h, m, s = (int(g) if g else 0 for g in match.groups())
+    return h * 3600 + m * 60 + s
+
+
+def validate(raw: Mapping[str, str]) -> dict[str, str]:
+    """Returns the LOCUST_* settings to export; raises InputError naming the input."""
+    out: dict[str, str] = {}
+    users = raw.get("INPUT_USERS", "").strip()
+    if users:
+        if not re.fullmatch(r"\d+", users):
+            raise InputError(f"users: expected a whole number, got {users!r}")
+        if not 1 <= int(users) <= MAX_USERS:
+            raise InputError(f"users: expected 1 to {MAX_USERS}, got {users}")
+        out["LOCUST_USERS"] = str(int(users))
+    rate = raw.get("INPUT_SPAWN_RATE", "").strip()
+    if rate:
+        try:
+            value = float(rate)
+        except ValueError:
+            raise InputError(f"spawn-rate: expected a number of users per second, got {rate!r}") from None
+        if not 0 < value <= MAX_SPAWN_RATE:
+            raise InputError(f"spawn-rate: expected above 0 and at most {MAX_SPAWN_RATE:g}, got {rate}")
+        out["LOCUST_SPAWN_RATE"] = f"{value:g}"
+    run_time = raw.get("INPUT_RUN_TIME", "").strip()
+    if run_time:
+        seconds = run_time_seconds(run_time)
+        if not 1 <= seconds <= MAX_RUN_TIME_S:
+            raise InputError(f"run-time: expected 1s to {MAX_RUN_TIME_S // 60}m, got {run_time!r}")
+        out["LOCUST_RUN_TIME"] = f"{seconds}s"
+    return out
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    try:
+        settings = validate(env)
+    except InputError as exc:
+        print(f"::error title=invalid workflow input::{exc}")
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    target = env.get("GITHUB_ENV")
+    for key, value in settings.items():
+        print(f"{key}={value}")
+    if target:
+        with open(target, "a", encoding="utf-8") as f:
+            f.writelines(f"{k}={v}\n" for k, v in settings.items())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

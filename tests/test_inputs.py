@@ -1,0 +1,48 @@
+import pytest
+from perfgate import inputs
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ({}, {}),
+        ({"INPUT_USERS": "", "INPUT_SPAWN_RATE": "", "INPUT_RUN_TIME": ""}, {}),
+        (
+            {"INPUT_USERS": "50", "INPUT_SPAWN_RATE": "2.5", "INPUT_RUN_TIME": "20m30s"},
+            {"LOCUST_USERS": "50", "LOCUST_SPAWN_RATE": "2.5", "LOCUST_RUN_TIME": "1230s"},
+        ),
+        ({"INPUT_RUN_TIME": "90"}, {"LOCUST_RUN_TIME": "90s"}),
+        ({"INPUT_RUN_TIME": "2m"}, {"LOCUST_RUN_TIME": "120s"}),
+    ],
+)
+def test_valid_inputs_become_locust_settings(raw, expected):
+    assert inputs.validate(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"INPUT_USERS": "ten"}, "users: expected a whole number, got 'ten'"),
+        ({"INPUT_USERS": "0"}, "users: expected 1 to 2000, got 0"),
+        ({"INPUT_USERS": "-5"}, "users: expected a whole number, got '-5'"),
+        ({"INPUT_USERS": "1e9"}, "users: expected a whole number"),
+        ({"INPUT_USERS": "100000"}, "users: expected 1 to 2000"),
+        ({"INPUT_SPAWN_RATE": "0"}, "spawn-rate: expected above 0"),
+        ({"INPUT_SPAWN_RATE": "fast"}, "spawn-rate: expected a number"),
+        ({"INPUT_SPAWN_RATE": "nan"}, "spawn-rate: expected above 0"),
+        ({"INPUT_RUN_TIME": "soon"}, "run-time: expected a duration"),
+        ({"INPUT_RUN_TIME": "0s"}, "run-time: expected 1s to 30m"),
+        ({"INPUT_RUN_TIME": "48h"}, "run-time: expected 1s to 30m"),
+    ],
+)
+def test_bad_inputs_name_the_input(raw, message):
+    with pytest.raises(inputs.InputError, match=message):
+        inputs.validate(raw)
+
+
+def test_main_writes_github_env_and_fails_fast(tmp_path, capsys):
+    env_file = tmp_path / "env"
+    assert inputs.main({"INPUT_USERS": "7", "GITHUB_ENV": str(env_file)}) == 0
+    assert env_file.read_text() == "LOCUST_USERS=7\n"
+    assert inputs.main({"INPUT_USERS": "0"}) == 2
+    assert "::error title=invalid workflow input::users: expected 1 to 2000, got 0" in capsys.readouterr().out
