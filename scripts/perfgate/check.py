@@ -22,6 +22,8 @@ def fmt(metric: str, value: float) -> str:
 
 
 def metric_label(metric: str) -> str:
+    if metric.endswith("_regression"):
+        return f"{metric.removesuffix('_regression')} regression"
     return {"min_rps": "requests/s", "min_requests": "requests", "failure_ratio": "failure ratio"}.get(
         metric, metric.removesuffix("_ms")
     )

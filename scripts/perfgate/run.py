@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
-from perfgate import backends, check_cli, thresholds
+from perfgate import backends, calibrate, check_cli, thresholds
 from perfgate.errors import EXIT_USAGE, GateError, NoVerdict
 from perfgate.worktree import baseline_worktree
 
@@ -86,6 +86,11 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         default=[],
         metavar="KEY=VALUE",
         help="environment for the baseline backend only (with --compare-to)",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="A/A: load this commit against itself and report the noise and the smallest detectable slowdown",
     )
     return p
 
@@ -179,6 +184,10 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
         compare=bool(args.compare_to),
     )
     code = check_cli.run_check(check_args, env, out, err)
+    if args.calibrate:
+        noise = calibrate.calibrate(args.results / f"{PREFIX}_raw.csv", limits)
+        calibrate.write(noise, args.results)
+        calibrate.markdown(noise, out)
     say(err, f"reports in {args.results}/: junit.xml, summary.md, verdict.json, report.html, {PREFIX}_*.csv")
     return code
 
@@ -190,6 +199,8 @@ def _terminate(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(os.environ)
     args = parser.parse_args(argv)
+    if args.calibrate:
+        args.compare_to = args.compare_to or "HEAD"
     if args.backend not in ("embedded", "compose"):
         parser.error(f"PERF_GATE_BACKEND: expected embedded or compose, got {args.backend!r}")
     signal.signal(signal.SIGTERM, _terminate)
