@@ -11,8 +11,8 @@ from typing import TextIO
 
 from scipy import stats
 
-from perfgate.compare import compare_entry, load_samples
-from perfgate.thresholds import Thresholds
+from perfgate.compare import Comparison, compare_entry, load_samples
+from perfgate.thresholds import RegressionRule, Thresholds
 
 DETECTION_POWER = 0.95
 
@@ -26,17 +26,19 @@ class Noise:
     window_s: float
     aa_ratio: float
     half_width: float  # of the ratio interval, as a fraction
-    window_sd: float  # of the log ratios
+    se_log: float  # bootstrap standard error of ln(ratio)
     detectable: dict[str, float]  # run length -> smallest detectable slowdown (fraction)
 
 
-def smallest_detectable(sd: float, windows: int, tolerance: float, confidence: float) -> float:
-    """Slowdown s whose interval clears 1 + tolerance with 95% probability:
-    ln(1+s) = ln(1+tol) + t*se + z_power*se."""
-    se = sd / math.sqrt(windows)
-    t = stats.t.ppf((1 + confidence) / 2, max(windows - 1, 1))
-    z = stats.norm.ppf(DETECTION_POWER)
-    return math.exp(math.log(1 + tolerance) + (t + z) * se) - 1
+def smallest_detectable(
+    se_log: float, windows: int, measured_windows: int, tolerance: float, confidence: float
+) -> float:
+    """Slowdown s whose interval clears 1 + tolerance with 95% probability in a
+    run of `windows` windows: ln(1+s) = ln(1+tol) + (z_conf + z_power) * se,
+    with se scaled from this run's by sqrt(measured_windows / windows)."""
+    se = se_log * math.sqrt(measured_windows / windows)
+    z = stats.norm.ppf((1 + confidence) / 2) + stats.norm.ppf(DETECTION_POWER)
+    return math.exp(math.log(1 + tolerance) + z * se) - 1
 
 
 def calibrate(raw: Path, thresholds: Thresholds, lengths_s: tuple[int, ...] = (60, 120, 300)) -> list[Noise]:
@@ -46,28 +48,25 @@ def calibrate(raw: Path, thresholds: Thresholds, lengths_s: tuple[int, ...] = (6
         c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence)
         if isinstance(c, str):
             continue
-        measured_s = c.windows * thresholds.window_s
-        detectable = {
-            f"{measured_s:g}s (this run)": smallest_detectable(
-                c.log_sd, c.windows, rule.tolerance, thresholds.confidence
-            )
-        }
+
+        def detect(n: int, rule: RegressionRule = rule, c: Comparison = c) -> float:
+            return smallest_detectable(c.se_log, n, c.windows, rule.tolerance, thresholds.confidence)
+
+        detectable = {f"{c.windows * thresholds.window_s:g}s (this run)": detect(c.windows)}
         for length in lengths_s:
-            n = max(2, int(length / thresholds.window_s) - 1)  # the first window is warm-up
-            detectable[f"{length}s"] = smallest_detectable(c.log_sd, n, rule.tolerance, thresholds.confidence)
-        out.append(
-            Noise(
-                rule.entry,
-                rule.percentile,
-                rule.tolerance,
-                c.windows,
-                thresholds.window_s,
-                c.ratio,
-                (c.high - c.low) / 2,
-                c.log_sd,
-                detectable,
-            )
+            detectable[f"{length}s"] = detect(max(2, int(length / thresholds.window_s) - 1))  # minus warm-up
+        noise = Noise(
+            rule.entry,
+            rule.percentile,
+            rule.tolerance,
+            c.windows,
+            thresholds.window_s,
+            c.ratio,
+            c.half_width,
+            c.se_log,
+            detectable,
         )
+        out.append(noise)
     return out
 
 
@@ -78,7 +77,7 @@ def markdown(noise: list[Noise], stream: TextIO) -> None:
     lengths = list(noise[0].detectable)
     stream.write("## Calibration (A/A: baseline and candidate at the same commit)\n\n")
     stream.write(
-        "| entry | metric | tolerated | A/A ratio | ± interval | window sd | "
+        "| entry | metric | tolerated | A/A ratio | ± interval | se of ln ratio | "
         + " | ".join(f"detectable in {x}" for x in lengths)
         + " |\n"
     )
@@ -87,7 +86,7 @@ def markdown(noise: list[Noise], stream: TextIO) -> None:
         cells = [f"+{n.detectable[x]:.1%}" for x in lengths]
         stream.write(
             f"| {n.entry} | p{n.percentile} | +{n.tolerance:.0%} | {n.aa_ratio:.3f} | ±{n.half_width:.1%} | "
-            f"{n.window_sd:.1%} | " + " | ".join(cells) + " |\n"
+            f"{n.se_log:.1%} | " + " | ".join(cells) + " |\n"
         )
 
 

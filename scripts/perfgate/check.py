@@ -56,11 +56,13 @@ class Verdict:
 
     @property
     def status(self) -> str:
-        if self.problems or any(r.status == ERROR for r in self.results) or (self.overloaded and self.fail_on_overload):
+        """A definite failure wins (the change is red either way); then anything
+        that blocked a verdict; a run whose load generator is untrusted wins over both."""
+        if self.overloaded and self.fail_on_overload:
             return ERROR
         if any(r.status == FAIL for r in self.results):
             return FAIL
-        if not self.results:
+        if self.problems or not self.results or any(r.status == ERROR for r in self.results):
             return ERROR
         if any(r.status == INCONCLUSIVE for r in self.results):
             return INCONCLUSIVE

@@ -1,0 +1,130 @@
+"""The side-by-side statistics on synthetic samples with known effects (fixed seeds)."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from perfgate import compare
+from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
+from perfgate.errors import NoVerdict
+from perfgate.thresholds import RegressionRule, Thresholds
+
+
+def samples(seed: int, scale: float = 1.0, seconds: float = 120, rate: float = 100, median_ms: float = 20):
+    """Lognormal response times with a shared, drifting machine load (what both backends feel)."""
+    rng = np.random.default_rng(seed)
+    times = np.sort(rng.uniform(0, seconds, int(seconds * rate)))
+    drift = 1 + 0.3 * np.sin(times / 7)  # the machine gets slower and faster for both
+    values = median_ms * drift * rng.lognormal(0, 0.5, len(times)) * scale
+    return compare.Samples(times + 1_000_000, values)
+
+
+def judge(base, cand, tolerance: float, q: int = 95):
+    rule = RegressionRule("POST /requests", q, tolerance)
+    data = {("baseline", "POST /requests"): base, ("candidate", "POST /requests"): cand}
+    c = compare.compare_entry(data, rule, window_s=5, confidence=0.95)
+    return c, compare.judge_comparison(c, rule, 5, 0.95)
+
+
+def test_histogram_percentiles_match_numpy_within_a_bin():
+    s = samples(1)
+    hist = compare.window_histograms(s, s.times.min(), 1000, 1)
+    for q in (50, 95, 99):
+        assert compare.hist_percentiles(hist, q)[0] == pytest.approx(np.percentile(s.values, q), rel=0.006)
+
+
+def test_no_effect_passes_with_an_interval_around_one():
+    c, result = judge(samples(1), samples(2), tolerance=0.05)
+    assert c.low < 1 < c.high
+    assert c.high < 1.05 and result.status == PASS
+
+
+def test_clear_effect_fails_and_names_the_entry():
+    c, result = judge(samples(1), samples(2, scale=1.3), tolerance=0.05)
+    assert 1.2 < c.low < c.ratio < c.high < 1.4
+    assert result.status == FAIL
+    assert result.name == "p95 regression of POST /requests"
+    assert "regression" in result.message and "tolerated up to 1.050" in result.message
+
+
+def test_borderline_effect_is_inconclusive_and_says_how_long_to_run():
+    c, result = judge(samples(1), samples(2, scale=1.05), tolerance=0.05)
+    assert c.low < 1.05 < c.high
+    assert result.status == INCONCLUSIVE
+    assert "as long" in result.message
+
+
+def test_a_faster_candidate_passes():
+    _, result = judge(samples(1), samples(2, scale=0.8), tolerance=0.05)
+    assert result.status == PASS
+
+
+def test_same_samples_same_verdict():
+    a = judge(samples(1), samples(2, scale=1.07), tolerance=0.05)[0]
+    b = judge(samples(1), samples(2, scale=1.07), tolerance=0.05)[0]
+    assert (a.low, a.high) == (b.low, b.high)
+
+
+def test_shared_drift_cancels_out():
+    """A machine that slows both sides alike must not look like a regression."""
+    base, cand = samples(1), samples(2)
+    late = cand.times > np.median(cand.times)
+    cand.values[late] *= 1.5
+    base.values[base.times > np.median(base.times)] *= 1.5
+    c, result = judge(base, cand, tolerance=0.10)
+    assert result.status == PASS
+
+
+def test_too_few_windows_is_an_error():
+    short = samples(1, seconds=15)
+    rule = RegressionRule("POST /requests", 95, 0.1)
+    got = compare.compare_entry(
+        {("baseline", "POST /requests"): short, ("candidate", "POST /requests"): short}, rule, 5, 0.95
+    )
+    assert isinstance(got, str) and "run longer" in got
+
+
+def write_raw(path: Path, rows) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time", "type", "name", "response_time_ms", "ok"])
+        w.writerows(rows)
+    return path
+
+
+def test_compare_run_from_raw_csv(tmp_path):
+    base, cand = samples(1), samples(2, scale=1.5)
+    rows = [(t, "POST", "[baseline] /requests", v, 1) for t, v in zip(base.times, base.values)]
+    rows += [(t, "POST", "[candidate] /requests", v, 1) for t, v in zip(cand.times, cand.values)]
+    rows += [(1_000_010, "POST", "[candidate] /requests", 99999, 0), (1_000_010, "POST", "/plain", 1, 1)]
+    raw = write_raw(tmp_path / "raw.csv", rows)
+    t = Thresholds(
+        Path("thresholds.json"),
+        [],
+        regressions=[RegressionRule("POST /requests", 95, 0.1), RegressionRule("GET /missing", 95, 0.1)],
+    )
+    verdict = Verdict()
+    compare.compare_run(verdict, raw, t)
+    assert [r.status for r in verdict.results] == [FAIL, ERROR]
+    assert verdict.exit_code == 1
+    assert verdict.results[0].baseline < verdict.results[0].measured
+
+
+def test_raw_samples_missing_or_broken(tmp_path):
+    with pytest.raises(NoVerdict, match="raw samples missing"):
+        compare.load_samples(tmp_path / "none.csv")
+    raw = write_raw(tmp_path / "raw.csv", [("x", "POST", "[baseline] /requests", 1, 1)])
+    with pytest.raises(NoVerdict, match="raw.csv:2: unreadable raw sample"):
+        compare.load_samples(raw)
+
+
+def test_no_regression_rules_is_a_problem():
+    verdict = Verdict()
+    compare.compare_run(verdict, Path("unused"), Thresholds(Path("thresholds.json"), []))
+    assert "no regression rules" in verdict.problems[0]
+
+
+@pytest.mark.parametrize("low, high, status", [(1.11, 1.3, FAIL), (0.9, 1.1, PASS), (1.0, 1.2, INCONCLUSIVE)])
+def test_decide(low, high, status):
+    assert compare.decide(low, high, 0.10) == status
