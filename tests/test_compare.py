@@ -95,8 +95,8 @@ def write_raw(path: Path, rows) -> Path:
 
 def test_compare_run_from_raw_csv(tmp_path):
     base, cand = samples(1), samples(2, scale=1.5)
-    rows = [(t, "POST", "[baseline] /requests", v, 1) for t, v in zip(base.times, base.values)]
-    rows += [(t, "POST", "[candidate] /requests", v, 1) for t, v in zip(cand.times, cand.values)]
+    rows = [(t, "POST", "[baseline] /requests", v, 1) for t, v in zip(base.times, base.values, strict=True)]
+    rows += [(t, "POST", "[candidate] /requests", v, 1) for t, v in zip(cand.times, cand.values, strict=True)]
     rows += [(1_000_010, "POST", "[candidate] /requests", 99999, 0), (1_000_010, "POST", "/plain", 1, 1)]
     raw = write_raw(tmp_path / "raw.csv", rows)
     t = Thresholds(
