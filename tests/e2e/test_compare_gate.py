@@ -1,0 +1,72 @@
+"""Side by side, for real: this commit against itself (A/A) and against a slowed copy (A/B)."""
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+THRESHOLDS = {
+    "entries": {"POST /requests": {"failure_ratio": 0}, "ASYNC submit-to-complete": {"failure_ratio": 0}},
+    "regression": {
+        "window_s": 2,
+        "entries": {"POST /requests": {"p95": 0.25}, "ASYNC submit-to-complete": {"p95": 0.25}},
+    },
+}
+
+
+def compare(tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text(json.dumps(THRESHOLDS))
+    results = tmp_path / "results"
+    cmd = [
+        sys.executable,
+        "-m",
+        "perfgate.run",
+        "--compare-to",
+        "HEAD",
+        "--users",
+        "10",
+        "--spawn-rate",
+        "10",
+        "--run-time",
+        "20s",
+        "--thresholds",
+        str(thresholds),
+        "--results",
+        str(results),
+        *extra,
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    verdict = json.loads((results / "verdict.json").read_text())
+    return proc, verdict
+
+
+def regressions(verdict: dict) -> dict[str, str]:
+    return {r["name"]: r["status"] for r in verdict["results"] if r["metric"].endswith("_regression")}
+
+
+def test_same_commit_side_by_side_is_no_regression(tmp_path):
+    proc, verdict = compare(tmp_path)
+    found = regressions(verdict)
+    assert set(found) == {"p95 regression of POST /requests", "p95 regression of ASYNC submit-to-complete"}
+    assert "fail" not in found.values(), proc.stdout
+    assert proc.returncode in (0, 3), proc.stdout + proc.stderr
+    assert (tmp_path / "results" / "backend-baseline.log").exists()
+    assert not (tmp_path / "results" / "baseline-src").exists(), "the baseline worktree was not removed"
+
+
+def test_slowed_candidate_fails_and_junit_names_the_entry(tmp_path):
+    proc, verdict = compare(tmp_path, "--backend-env", "BACKEND_API_LATENCY_MS=40")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert regressions(verdict)["p95 regression of POST /requests"] == "fail"
+    root = ET.parse(tmp_path / "results" / "junit.xml").getroot()
+    failed = {
+        c.get("name"): c.find("failure").get("message") for c in root.iter("testcase") if c.find("failure") is not None
+    }
+    assert "regression" in failed["p95 regression of POST /requests"]
