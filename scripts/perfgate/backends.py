@@ -58,13 +58,18 @@ def stop(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
 
 @contextmanager
 def embedded(
-    source: Path, log: Path, env: Mapping[str, str], workers: int = 1, start_timeout_s: float = 60.0
+    source: Path,
+    log: Path,
+    env: Mapping[str, str],
+    workers: int = 1,
+    start_timeout_s: float = 60.0,
+    extra_args: list[str] | None = None,
 ) -> Iterator[Backend]:
     """`python -m backend.embedded` from `source` (this checkout, or a baseline worktree)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.embedded", "--port", "0", "--workers", str(workers)],
+            [sys.executable, "-m", "backend.embedded", "--port", "0", "--workers", str(workers), *(extra_args or [])],
             cwd=source,
             env={**env, "PYTHONPATH": str(source)},
             stdout=out,

@@ -3,6 +3,7 @@
 import uuid
 
 from fastapi import APIRouter, Depends, HTTPException, Response
+from pydantic import BaseModel
 
 from backend.app.api.deps import PoolDep, SettingsDep, injected_latency
 from backend.app.models import FINAL, RequestAccepted, RequestCreate, RequestPublic, Status
@@ -14,25 +15,26 @@ SELECT = """SELECT id, status, params, result, error, attempts, created_at, star
             FROM requests WHERE id = $1"""
 
 
+def json_response(model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Serialized once by pydantic-core; returning a Response skips FastAPI's
+    second validation pass of the response model (the models still document the API)."""
+    return Response(model.model_dump_json(), status_code=status_code, headers=headers, media_type="application/json")
+
+
 @router.post("", status_code=202, response_model=RequestAccepted)
-async def create_request(
-    body: RequestCreate, pool: PoolDep, settings: SettingsDep, response: Response
-) -> RequestAccepted:
+async def create_request(body: RequestCreate, pool: PoolDep, settings: SettingsDep) -> Response:
     """Accept work; it is stored before this answers, so it cannot be lost."""
     row = await pool.fetchrow(INSERT, uuid.uuid4(), body.params)
-    response.headers["Location"] = f"/requests/{row['id']}"
-    response.headers["Retry-After"] = str(settings.retry_after_s)
-    return RequestAccepted(**dict(row))
+    headers = {"Location": f"/requests/{row['id']}", "Retry-After": str(settings.retry_after_s)}
+    return json_response(RequestAccepted.model_construct(**{**row, "status": Status(row["status"])}), 202, headers)
 
 
-@router.get("/{request_id}", response_model=RequestPublic)
-async def read_request(
-    request_id: uuid.UUID, pool: PoolDep, settings: SettingsDep, response: Response
-) -> RequestPublic:
+@router.get("/{request_id}", response_model=RequestPublic, responses={404: {"description": "Request not found"}})
+async def read_request(request_id: uuid.UUID, pool: PoolDep, settings: SettingsDep) -> Response:
     """Status, timestamps and, once complete, the result."""
     row = await pool.fetchrow(SELECT, request_id)
     if row is None:
         raise HTTPException(404, "Request not found")
-    if Status(row["status"]) not in FINAL:
-        response.headers["Retry-After"] = str(settings.retry_after_s)
-    return RequestPublic(**dict(row))
+    status = Status(row["status"])
+    headers = None if status in FINAL else {"Retry-After": str(settings.retry_after_s)}
+    return json_response(RequestPublic.model_construct(**{**row, "status": status}), headers=headers)
