@@ -1,0 +1,37 @@
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from perfgate import calibrate
+from perfgate.thresholds import RegressionRule, Thresholds
+
+
+def test_smallest_detectable_shrinks_with_run_length_and_never_below_tolerance():
+    short = calibrate.smallest_detectable(0.02, windows=10, measured_windows=10, tolerance=0.05, confidence=0.95)
+    long = calibrate.smallest_detectable(0.02, windows=40, measured_windows=10, tolerance=0.05, confidence=0.95)
+    assert 0.05 < long < short
+    # ln(1+s) = ln(1.05) + (1.96 + 1.645) * 0.02
+    assert short == pytest.approx(np.exp(np.log(1.05) + 3.605 * 0.02) - 1, rel=1e-3)
+
+
+def test_calibration_from_an_aa_run(tmp_path):
+    rng = np.random.default_rng(3)
+    raw = tmp_path / "raw.csv"
+    with raw.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time", "type", "name", "response_time_ms", "ok"])
+        for label in ("baseline", "candidate"):
+            for t in np.sort(rng.uniform(0, 60, 6000)):
+                w.writerow([t, "POST", f"[{label}] /requests", rng.lognormal(3, 0.4), 1])
+    t = Thresholds(Path("t.json"), [], regressions=[RegressionRule("POST /requests", 95, 0.05)])
+    [noise] = calibrate.calibrate(raw, t)
+    assert noise.windows == 11 and 0.95 < noise.aa_ratio < 1.05
+    assert list(noise.detectable) == ["55s (this run)", "60s", "120s", "300s"]
+    assert noise.detectable["300s"] < noise.detectable["60s"]
+    out = io.StringIO()
+    calibrate.markdown([noise], out)
+    assert "| POST /requests | p95 | +5% |" in out.getvalue()
+    calibrate.write([noise], tmp_path)
+    assert (tmp_path / "calibration.json").exists()
