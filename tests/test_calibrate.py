@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from perfgate import calibrate
 from perfgate.thresholds import RegressionRule, Thresholds
 

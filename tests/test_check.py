@@ -1,11 +1,11 @@
 from pathlib import Path
 
 import pytest
+
 from perfgate import results, thresholds
 from perfgate.check import ERROR, FAIL, PASS, check, judge
 from perfgate.errors import ConfigError
 from perfgate.thresholds import Limit
-
 from tests.conftest import FIXTURES, ROOT
 
 

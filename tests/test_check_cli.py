@@ -8,8 +8,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from perfgate import check_cli
 
+from perfgate import check_cli
 from tests.conftest import FIXTURES, ROOT
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from perfgate import compare
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
 from perfgate.errors import NoVerdict

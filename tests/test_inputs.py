@@ -1,4 +1,5 @@
 import pytest
+
 from perfgate import inputs
 
 

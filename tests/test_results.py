@@ -1,7 +1,7 @@
 import pytest
+
 from perfgate import results
 from perfgate.errors import NoVerdict
-
 from tests.conftest import FIXTURES
 
 

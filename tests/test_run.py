@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from perfgate import run
 
+from perfgate import run
 from tests.conftest import ROOT
 
 

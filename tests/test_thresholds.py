@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from perfgate import thresholds
 from perfgate.errors import ConfigError
-
 from tests.conftest import ROOT
 
 

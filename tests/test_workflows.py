@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from perfgate import reporters, run
 
+from perfgate import reporters, run
 from tests import workflow_rules
 from tests.conftest import ROOT
 
