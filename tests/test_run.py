@@ -1,6 +1,7 @@
 """perf-gate's own decisions that need no load run: usage errors and a backend that never gets healthy."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -57,3 +58,26 @@ def test_locust_command_passes_only_what_was_given(tmp_path):
     assert "--run-time" not in cmd and "--spawn-rate" not in cmd  # locust.conf holds the defaults
     assert "--reset-stats" in cmd and cmd[cmd.index("--exit-code-on-error") + 1] == "0"
     assert cmd[cmd.index("--csv") + 1] == str(tmp_path / "locust")
+
+
+def test_compare_with_host_is_a_usage_error(tmp_path):
+    proc = gate("--compare-to", "HEAD", "--host", "http://127.0.0.1:9", "--results", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert "cannot be used with --host" in proc.stderr
+
+
+def test_unknown_compare_ref_is_a_usage_error(tmp_path):
+    proc = gate("--compare-to", "no-such-branch-xyz", "--results", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert "--compare-to no-such-branch-xyz: not a commit" in proc.stderr
+
+
+def test_bad_backend_from_environment(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "perfgate.run", "--results", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PERF_GATE_BACKEND": "k8s"},
+    )
+    assert proc.returncode == 2 and "PERF_GATE_BACKEND: expected embedded or compose" in proc.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from perfgate import backends, calibrate, check_cli, thresholds
-from perfgate.errors import EXIT_USAGE, GateError, NoVerdict
+from perfgate.errors import EXIT_USAGE, ConfigError, GateError, NoVerdict
 from perfgate.worktree import baseline_worktree
 
 PREFIX = "locust"
@@ -155,7 +155,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
     with ExitStack() as stack:
         if args.compare_to:
             if args.host:
-                raise GateError("--compare-to starts both backends itself; it cannot be used with --host")
+                raise ConfigError("--compare-to starts both backends itself; it cannot be used with --host")
             say(err, f"preparing baseline {args.compare_to} in a worktree")
             base_src = stack.enter_context(baseline_worktree(cwd, args.compare_to, args.results / "baseline-src"))
             say(err, f"starting baseline ({args.compare_to}) and candidate (this checkout) backends")
