@@ -1,0 +1,101 @@
+"""Backend lifecycles that need no load: compose commands (with a stand-in
+`docker` CLI, since no Docker engine runs here) and the health wait."""
+
+import os
+import stat
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from perfgate import backends
+from perfgate.errors import NoVerdict
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$@" >> "$DOCKER_CALLS"
+case "$*" in
+  *" up "*) exit "${DOCKER_UP_EXIT:-0}" ;;
+  *" logs "*) echo "request-api | boom" ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def fake_docker(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(docker.stat().st_mode | stat.S_IEXEC)
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_CALLS", str(calls))
+    return calls
+
+
+def test_compose_up_wait_then_logs_and_down_always(tmp_path, fake_docker):
+    log = tmp_path / "backend.log"
+    with backends.compose(tmp_path, "perfgate-candidate", log, dict(os.environ), port=8001) as backend:
+        assert backend.url == "http://localhost:8001"
+    assert fake_docker.read_text().splitlines() == [
+        "compose -p perfgate-candidate up -d --build --wait",
+        "compose -p perfgate-candidate logs --no-color",
+        "compose -p perfgate-candidate down -v --remove-orphans",
+    ]
+    assert "boom" in log.read_text()
+
+
+def test_compose_up_failure_is_no_verdict_with_logs_and_still_tears_down(tmp_path, fake_docker, monkeypatch):
+    monkeypatch.setenv("DOCKER_UP_EXIT", "1")
+    with pytest.raises(NoVerdict, match="(?s)docker compose up failed .*boom"):
+        with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
+            pass
+    assert fake_docker.read_text().splitlines()[-1] == "compose -p p down -v --remove-orphans"
+
+
+def test_compose_without_docker(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(NoVerdict, match="docker is not installed"):
+        with backends.compose(tmp_path, "p", tmp_path / "b.log", {}):
+            pass
+
+
+def serve(status: int):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"status": "unavailable", "failing": ["database"]}'
+            self.send_response(status)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_wait_healthy_returns_on_200():
+    server = serve(200)
+    try:
+        backends.wait_healthy(backends.Backend(f"http://127.0.0.1:{server.server_port}"), timeout_s=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_wait_healthy_times_out_naming_the_last_answer_and_the_log(tmp_path):
+    server = serve(503)
+    log = tmp_path / "backend.log"
+    log.write_text("line 1\nFATAL: database down\n")
+    try:
+        with pytest.raises(
+            NoVerdict, match=r"(?s)not healthy after 0.5s \(last: HTTP 503: .*database.*FATAL: database down"
+        ):
+            backends.wait_healthy(backends.Backend(f"http://127.0.0.1:{server.server_port}", log), timeout_s=0.5)
+    finally:
+        server.shutdown()
+        server.server_close()
