@@ -13,9 +13,9 @@ def verdict() -> Verdict:
             RuleResult("GET /a|b<c>", "p50_ms", 10, 5, PASS, "p50 of GET /a|b<c>: 5 ms <= limit 10 ms"),
             RuleResult(
                 "ASYNC x",
-                "p95",
+                "p95_regression",
                 0.1,
-                110,
+                110.04,
                 INCONCLUSIVE,
                 "p95 of ASYNC x: inconclusive",
                 baseline=100,
@@ -31,7 +31,11 @@ def test_junit_one_case_per_rule_with_failure_message():
     reporters.junit(verdict(), stream)
     root = ET.fromstring(stream.getvalue())
     cases = root.findall(".//testcase")
-    assert [c.get("name") for c in cases] == ["p95 of POST /requests", "p50 of GET /a|b<c>", "p95 of ASYNC x"]
+    assert [c.get("name") for c in cases] == [
+        "p95 of POST /requests",
+        "p50 of GET /a|b<c>",
+        "p95 regression of ASYNC x",
+    ]
     assert cases[0].find("failure").get("message") == "p95 of POST /requests: 312 ms > limit 250 ms"
     assert cases[1].find("failure") is None
     assert cases[2].find("skipped") is not None
@@ -50,7 +54,7 @@ def test_markdown_escapes_names_and_shows_both_tables():
     assert lines[0] == "## Perf gate: ❌ fail"
     assert "GET /a\\|b\\<c\\>" in text
     assert "| POST /requests | p95\\_ms | 312 ms | ≤ 250 ms | ❌ fail |" in text
-    assert "| ASYNC x | p95 | 100 ms | 110 ms | 1.100 | 0.950 – 1.250 | +10% | ❔ inconclusive |" in text
+    assert "| ASYNC x | p95 | 100.0 ms | 110.0 ms | 1.100 | 0.950 – 1.250 | +10% | ❔ inconclusive |" in text
     assert "> **Warning:** CPU 95%" in text
 
 

@@ -51,6 +51,11 @@ def _cell(metric: str, value: float | None) -> str:
     return "—" if value is None else fmt(metric, value)
 
 
+def _ms(value: float | None) -> str:
+    """Compared percentiles come from raw samples: a tenth of a millisecond is signal there."""
+    return "—" if value is None else f"{value:.1f} ms"
+
+
 def markdown_lines(verdict: Verdict) -> list[str]:
     lines = [f"## Perf gate: {ICONS[verdict.status]}", ""]
     lines += [f"> **No verdict:** {md_escape(p)}" for p in verdict.problems]
@@ -75,7 +80,8 @@ def markdown_lines(verdict: Verdict) -> list[str]:
         for r in compared:
             ratio = "—" if r.measured is None or not r.baseline else f"{r.measured / r.baseline:.3f}"
             interval = "—" if r.interval is None else f"{r.interval[0]:.3f} – {r.interval[1]:.3f}"
-            cells = [md_escape(r.entry), md_escape(r.metric), _cell("x_ms", r.baseline), _cell("x_ms", r.measured)]
+            percentile = r.metric.removesuffix("_regression")
+            cells = [md_escape(r.entry), percentile, _ms(r.baseline), _ms(r.measured)]
             lines.append(_row(*cells, ratio, interval, f"+{r.limit:.0%}", ICONS[r.status]))
         lines.append("")
         lines += [f"- {md_escape(r.message)}" for r in compared if r.status != PASS]
