@@ -6,7 +6,11 @@ import uuid
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
 
+from backend.app.main import app
 from tests.conftest import backend_env
 
 
@@ -62,6 +66,25 @@ BAD_INPUT = [
     ("body not an object", "POST", "/requests", {"json": [1]}, 422),
     ("empty body", "POST", "/requests", {"content": b"", "headers": {"content-type": "application/json"}}, 422),
     ("not JSON at all", "POST", "/requests", {"content": b"params=1", "headers": {"content-type": "text/plain"}}, 422),
+    ("NUL in a value", "POST", "/requests", {"json": {"params": {"a": "x\u0000y"}}}, 422),
+    ("NUL in a key", "POST", "/requests", {"json": {"params": {"\u0000": 1}}}, 422),
+    (
+        "unpaired surrogate",
+        "POST",
+        "/requests",
+        {"content": b'{"params": {"a": "\\udc15"}}', "headers": {"content-type": "application/json"}},
+        422,
+    ),
+    (
+        "nested too deep",
+        "POST",
+        "/requests",
+        {
+            "content": b'{"params": {"a": ' + b"[" * 2000 + b"]" * 2000 + b"}}",
+            "headers": {"content-type": "application/json"},
+        },
+        400,
+    ),
     ("oversized body", "POST", "/requests", {"json": {"params": {"x": "y" * 10_000}}}, 413),
     ("unknown id", "GET", f"/requests/{uuid.uuid4()}", {}, 404),
     ("non-UUID id", "GET", "/requests/not-a-uuid", {}, 422),
@@ -110,3 +133,16 @@ def test_health_503_names_database_when_it_is_down(procs):
     assert resp.json()["failing"] == ["database"]
     # the work endpoints say 503 too, never 500
     assert httpx.post(f"http://127.0.0.1:{port}/requests", json={"params": {}}).status_code == 503
+
+
+# The schema the app itself serves (the same object FastAPI renders at /openapi.json).
+fuzzed = schemathesis.openapi.from_dict(app.openapi())
+
+
+@fuzzed.parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def test_generated_requests_never_get_a_server_error(live_backend, case):
+    """Valid and invalid requests generated from the app's own OpenAPI schema
+    (schemathesis), sent over real HTTP: whatever arrives, never a 5xx."""
+    response = case.call_and_validate(base_url=live_backend.url, checks=[not_a_server_error])
+    assert response.status_code < 500

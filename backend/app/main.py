@@ -1,11 +1,14 @@
 """The request-api: the FastAPI app and its routers."""
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 
 from backend.app.api import health, requests
 from backend.app.config import get_settings
@@ -33,3 +36,11 @@ app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
 async def database_error(request: Request, exc: Exception) -> JSONResponse:
     """A database that fails mid-request is a 503 the client can retry, never a 500."""
     return JSONResponse({"detail": "Database unavailable"}, status_code=503, headers={"Retry-After": "1"})
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    """FastAPI's 422 body, but ASCII-escaped: the echoed input may hold unpaired
+    surrogates, which cannot be encoded as UTF-8 and would turn the 422 into a 500."""
+    body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+    return Response(body, status_code=422, media_type="application/json")
