@@ -51,7 +51,23 @@ def test_compose_up_failure_is_no_verdict_with_logs_and_still_tears_down(tmp_pat
     with pytest.raises(NoVerdict, match="(?s)docker compose up failed .*boom"):
         with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
             pass
-    assert fake_docker.read_text().splitlines()[-1] == "compose -p p down -v --remove-orphans"
+    assert fake_docker.read_text().splitlines() == [
+        "compose -p p up -d --build --wait",
+        "compose -p p logs --no-color",
+        "compose -p p down -v --remove-orphans",
+    ]
+    assert (tmp_path / "b.log").read_text().count("boom") == 1
+
+
+def test_compose_saves_logs_and_tears_down_when_the_load_run_fails(tmp_path, fake_docker):
+    with pytest.raises(NoVerdict, match="locust crashed"):
+        with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
+            raise NoVerdict("locust crashed")
+    assert fake_docker.read_text().splitlines()[-2:] == [
+        "compose -p p logs --no-color",
+        "compose -p p down -v --remove-orphans",
+    ]
+    assert "boom" in (tmp_path / "b.log").read_text()
 
 
 def test_compose_without_docker(tmp_path, monkeypatch):

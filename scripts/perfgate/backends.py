@@ -107,16 +107,21 @@ def compose(source: Path, project: str, log: Path, env: Mapping[str, str], port:
     log.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which("docker") is None:
         raise NoVerdict("docker is not installed; use --backend embedded")
+
+    def save_logs() -> None:
+        with log.open("w") as out:
+            _compose(project, "logs", "--no-color", env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    up = None
     try:
         up = _compose(project, "up", "-d", "--build", "--wait", env=env)
         if up.returncode != 0:
-            with log.open("w") as out:
-                _compose(project, "logs", "--no-color", env=env, stdout=out, stderr=subprocess.STDOUT)
+            save_logs()
             raise NoVerdict(f"docker compose up failed ({up.returncode}); its logs end:\n{Backend(url, log).tail()}")
         yield Backend(url=url, log=log)
     finally:
-        with log.open("a") as out:
-            _compose(project, "logs", "--no-color", env=env, stdout=out, stderr=subprocess.STDOUT)
+        if up is not None and up.returncode == 0:  # a failed `up` saved them already
+            save_logs()
         _compose(project, "down", "-v", "--remove-orphans", env=env, stdout=subprocess.DEVNULL)
 
 
