@@ -60,7 +60,10 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path) -> dic
     for key, value in BASE_ENV.items():
         cmd += ["--baseline-env", f"{key}={value}", "--backend-env", f"{key}={condition.get(key, value)}"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    verdict = json.loads((out / "verdict.json").read_text())
+    try:
+        verdict = json.loads((out / "verdict.json").read_text())
+    except (OSError, ValueError):  # the gate stopped before a verdict: keep the trial, with why
+        verdict = {"verdict": "error", "results": [], "problems": [proc.stderr[-2000:]]}
     verdict["exit"] = proc.returncode
     return verdict
 
@@ -87,6 +90,8 @@ def main() -> None:
                 if r["metric"].endswith("_regression") and r["baseline"]:
                     outcomes[(name, r["name"])].append((r["status"], r["measured"] / r["baseline"]))
             print(f"trial {i + 1}/{args.trials} {name}: exit {verdict['exit']}", file=sys.stderr, flush=True)
+            if args.json:  # after every trial: an interrupted benchmark keeps what it measured
+                args.json.write_text(json.dumps(raw, indent=2))
 
     print(
         f"{args.trials} trials per condition, run time {args.run_time}, {args.users} users, "
@@ -101,14 +106,12 @@ def main() -> None:
             f"{name:18} {rule:44} {share['fail']:6.0%} {share['pass']:6.0%} {share['inconclusive']:9.0%} {ratio:13.3f}"
         )
     print()
-    print(f"{'condition':18} exit codes of the gate (0 pass, 1 fail, 3 inconclusive/no verdict); overloaded runs")
+    print(f"{'condition':18} exit codes of the gate (0 pass, 1 fail, 2 bad input, 3 no verdict); overloaded runs")
     for name in names:
         runs = [r for r in raw if r["condition"] == name]
         codes = sorted(r["exit"] for r in runs)
         overloaded = sum(1 for r in runs if r.get("load_generator_overloaded"))
         print(f"{name:18} {' '.join(map(str, codes))}; {overloaded} of {len(runs)}")
-    if args.json:
-        args.json.write_text(json.dumps(raw, indent=2))
 
 
 if __name__ == "__main__":
