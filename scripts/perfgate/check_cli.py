@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from perfgate import reporters, results, thresholds
+from perfgate import plots, reporters, results, thresholds
 from perfgate.check import Verdict, check
 from perfgate.errors import GateError
 from perfgate.github import GitHub
@@ -70,8 +70,10 @@ def run_check(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, 
             GitHub.from_env(env).set_outputs({"verdict": "error"})
             return exc.exit_code
         report(verdict, args.results, env, stdout)
+        plots.write_timeline(args.results / f"{args.prefix}_raw.csv", args.results)
         return exc.exit_code
     report(verdict, args.results, env, stdout)
+    plots.write_timeline(args.results / f"{args.prefix}_raw.csv", args.results)
     return verdict.exit_code
 
 

@@ -64,14 +64,15 @@ def split_label(name: str) -> tuple[str, str] | None:
 
 
 def load_samples(path: Path) -> dict[tuple[str, str], Samples]:
-    """Successful samples per (label, entry); failures are judged by failure_ratio."""
+    """Successful samples per (label, entry); failures are judged by failure_ratio.
+    Samples of a run without side-by-side hosts have the label ''."""
     buckets: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     try:
         with path.open(newline="") as f:
             for line, row in enumerate(csv.DictReader(f), start=2):
                 try:
-                    split = split_label(row["name"])
-                    if split is None or row["ok"] != "1":
+                    split = split_label(row["name"]) or ("", row["name"])
+                    if row["ok"] != "1":
                         continue
                     t, v = float(row["time"]), float(row["response_time_ms"])
                 except (KeyError, TypeError, ValueError):

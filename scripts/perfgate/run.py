@@ -188,7 +188,8 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
         noise = calibrate.calibrate(args.results / f"{PREFIX}_raw.csv", limits)
         calibrate.write(noise, args.results)
         calibrate.markdown(noise, out)
-    say(err, f"reports in {args.results}/: junit.xml, summary.md, verdict.json, report.html, {PREFIX}_*.csv")
+    reports = f"junit.xml, summary.md, verdict.json, report.html, timeline.png, {PREFIX}_*.csv"
+    say(err, f"reports in {args.results}/: {reports}")
     return code
 
 

@@ -17,6 +17,7 @@ FILES = [
     "summary.md",
     "verdict.json",
     "report.html",
+    "timeline.png",
     "locust_stats.csv",
     "locust_stats_history.csv",
     "locust_failures.csv",
