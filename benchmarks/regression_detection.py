@@ -1,19 +1,21 @@
 """How often the side-by-side comparison calls a regression, with and without one.
 
-    python -m benchmarks.regression_detection --trials 8 --run-time 2m \\
-        --conditions "A/A,processing +4 ms,processing +8 ms,API +1 ms"
+    python -m benchmarks.regression_detection --trials 10 --run-time 2m \\
+        --conditions "A/A,processing +8 ms,API +1 ms"
 
 Each trial is one real `perf-gate --compare-to HEAD` run: baseline and
 candidate are both this commit, started at once on embedded PostgreSQL and
 loaded in the same Locust run. A/A trials change nothing; A/B trials slow the
 candidate through the backend's knobs. For each condition and compared entry
 the table gives the share of trials that declared a regression (fail), passed,
-or were inconclusive, and the median measured candidate/baseline ratio (the
-slowdown the knob really caused). Numbers, not a verdict.
+or were inconclusive, the median measured candidate/baseline ratio (the
+slowdown the knob really caused) and the median half-width of its interval
+(the noise of one run). Numbers, not a verdict.
 """
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -79,7 +81,7 @@ def main() -> None:
     args = p.parse_args()
     names = [n.strip() for n in args.conditions.split(",")]
 
-    outcomes: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
+    outcomes: dict[tuple[str, str], list[tuple[str, float, float]]] = defaultdict(list)
     raw = []
     for i in range(args.trials):
         for name in names:  # interleaved, so slow drift of the machine spreads over all conditions
@@ -88,7 +90,9 @@ def main() -> None:
             raw.append({"condition": name, "trial": i, **verdict})
             for r in verdict["results"]:
                 if r["metric"].endswith("_regression") and r["baseline"]:
-                    outcomes[(name, r["name"])].append((r["status"], r["measured"] / r["baseline"]))
+                    low, high = r["interval"]
+                    half_width = math.log(high / low) / 2  # of ln ratio: about the ± in percent
+                    outcomes[(name, r["name"])].append((r["status"], r["measured"] / r["baseline"], half_width))
             print(f"trial {i + 1}/{args.trials} {name}: exit {verdict['exit']}", file=sys.stderr, flush=True)
             if args.json:  # after every trial: an interrupted benchmark keeps what it measured
                 args.json.write_text(json.dumps(raw, indent=2))
@@ -97,13 +101,17 @@ def main() -> None:
         f"{args.trials} trials per condition, run time {args.run_time}, {args.users} users, "
         f"thresholds {args.thresholds.name}"
     )
-    print(f"{'condition':18} {'rule':44} {'fail':>6} {'pass':>6} {'inconcl.':>9} {'median ratio':>13}")
+    print(
+        f"{'condition':18} {'rule':44} {'fail':>6} {'pass':>6} {'inconcl.':>9} {'median ratio':>13} {'± (median)':>11}"
+    )
     for (name, rule), got in outcomes.items():
         n = len(got)
-        share = {s: sum(1 for st, _ in got if st == s) / n for s in ("fail", "pass", "inconclusive")}
-        ratio = statistics.median(r for _, r in got)
+        share = {s: sum(1 for st, _, _ in got if st == s) / n for s in ("fail", "pass", "inconclusive")}
+        ratio = statistics.median(r for _, r, _ in got)
+        half = statistics.median(h for _, _, h in got)
         print(
-            f"{name:18} {rule:44} {share['fail']:6.0%} {share['pass']:6.0%} {share['inconclusive']:9.0%} {ratio:13.3f}"
+            f"{name:18} {rule:44} {share['fail']:6.0%} {share['pass']:6.0%} {share['inconclusive']:9.0%} "
+            f"{ratio:13.3f} {half:11.1%}"
         )
     print()
     print(f"{'condition':18} exit codes of the gate (0 pass, 1 fail, 2 bad input, 3 no verdict); overloaded runs")
