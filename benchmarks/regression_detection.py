@@ -14,6 +14,7 @@ slowdown the knob really caused) and the median half-width of its interval
 """
 
 import argparse
+import importlib.util
 import json
 import math
 import statistics
@@ -80,6 +81,10 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write every trial's results here")
     args = p.parse_args()
     names = [n.strip() for n in args.conditions.split(",")]
+    if unknown := [n for n in names if n not in CONDITIONS]:
+        p.error(f"--conditions: unknown {', '.join(map(repr, unknown))}; expected names from {', '.join(CONDITIONS)}")
+    if importlib.util.find_spec("perfgate") is None:  # else every trial would fail the same way, silently
+        sys.exit(f"perfgate is not installed for {sys.executable}: run `pip install --no-deps -e .` first")
 
     outcomes: dict[tuple[str, str], list[tuple[str, float, float]]] = defaultdict(list)
     raw = []
@@ -114,12 +119,19 @@ def main() -> None:
             f"{ratio:13.3f} {half:11.1%}"
         )
     print()
-    print(f"{'condition':18} exit codes of the gate (0 pass, 1 fail, 2 bad input, 3 no verdict); overloaded runs")
+    print(
+        f"{'condition':18} exit codes of the gate (0 pass, 1 fail, 2 bad input, 3 no verdict); "
+        "overloaded runs; runs that stopped before a verdict"
+    )
     for name in names:
         runs = [r for r in raw if r["condition"] == name]
         codes = sorted(r["exit"] for r in runs)
         overloaded = sum(1 for r in runs if r.get("load_generator_overloaded"))
-        print(f"{name:18} {' '.join(map(str, codes))}; {overloaded} of {len(runs)}")
+        stopped = [r for r in runs if r["verdict"] == "error"]
+        print(f"{name:18} {' '.join(map(str, codes))}; {overloaded} of {len(runs)}; {len(stopped)} of {len(runs)}")
+        if stopped:
+            why = " ".join(stopped[0].get("problems", [])).strip().splitlines() or ["no reason given"]
+            print(f"{'':18} first stop: {why[-1]}")
 
 
 if __name__ == "__main__":
