@@ -36,7 +36,6 @@ CONDITIONS = {
     "processing +4 ms": {"BACKEND_PROCESSING_MS": "54"},
     "processing +8 ms": {"BACKEND_PROCESSING_MS": "58"},
     "processing +25 ms": {"BACKEND_PROCESSING_MS": "75"},
-    "API +0.5 ms": {"BACKEND_API_LATENCY_MS": "0.5"},
     "API +1 ms": {"BACKEND_API_LATENCY_MS": "1"},
     "API +2 ms": {"BACKEND_API_LATENCY_MS": "2"},
 }

@@ -21,7 +21,8 @@ class Settings(BaseSettings):
 
     # API
     max_body_bytes: int = Field(64 * 1024, gt=0)
-    api_latency_ms: float = Field(0.0, ge=0, description="extra latency added to every /requests call")
+    # Whole milliseconds: uvloop's timers truncate to 1 ms, so 0.5 would silently add nothing.
+    api_latency_ms: int = Field(0, ge=0, description="extra latency added to every /requests call")
     retry_after_s: int = Field(0, ge=0, description="Retry-After hint sent while a request is not final")
 
     # request-processor
