@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from backend.app.config import settings_or_exit
+
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("backend.embedded")
 
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
+    settings_or_exit()  # the API and the workers read the same environment: refuse it before anything starts
     server = start_postgres(args.data_dir)
     procs: list[subprocess.Popen] = []
     code = 0

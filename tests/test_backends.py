@@ -4,6 +4,7 @@
 import os
 import stat
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -101,6 +102,15 @@ def test_wait_healthy_returns_on_200():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_wait_healthy_stops_at_once_when_the_backend_process_has_exited(tmp_path):
+    log = tmp_path / "backend.log"
+    log.write_text("bad backend settings:\n  BACKEND_API_LATENCY_MS='0.5': Input should be a valid integer\n")
+    started = time.monotonic()
+    with pytest.raises(NoVerdict, match=r"(?s)exited with 2 before it was healthy.*BACKEND_API_LATENCY_MS='0.5'"):
+        backends.wait_healthy(backends.Backend("http://127.0.0.1:9", log, exit_code=lambda: 2), timeout_s=30)
+    assert time.monotonic() - started < 5
 
 
 def test_wait_healthy_times_out_naming_the_last_answer_and_the_log(tmp_path):

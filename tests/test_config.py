@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from backend.app.config import Settings
+from backend.app.config import Settings, get_settings, settings_or_exit
 
 
 def test_defaults_make_a_fast_healthy_backend(monkeypatch):
@@ -27,3 +27,19 @@ def test_a_lease_shorter_than_the_work_is_refused(monkeypatch):
     monkeypatch.setenv("BACKEND_LEASE_S", "0.2")
     with pytest.raises(ValidationError, match="BACKEND_LEASE_S must exceed"):
         Settings()
+
+
+def test_entry_points_name_every_bad_variable_and_exit_2_without_a_traceback(monkeypatch, capsys):
+    monkeypatch.setenv("BACKEND_API_LATENCY_MS", "0.5")
+    monkeypatch.setenv("BACKEND_LEASE_S", "soon")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            settings_or_exit()
+    finally:
+        get_settings.cache_clear()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "BACKEND_API_LATENCY_MS='0.5': Input should be a valid integer" in err
+    assert "BACKEND_LEASE_S='soon': Input should be a valid number" in err
+    assert "Traceback" not in err

@@ -5,9 +5,10 @@ so that the gate's own tests can prove it catches a regression; the defaults
 make a fast, healthy backend.
 """
 
+import sys
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,3 +45,23 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per bad variable, named as it is set in the environment."""
+    lines = []
+    for err in exc.errors():
+        where = "BACKEND_" + "_".join(map(str, err["loc"])).upper() if err["loc"] else "settings"
+        got = f"={err['input']!r}" if err["loc"] else ""
+        lines.append(f"{where}{got}: {err['msg']}")
+    return "bad backend settings:\n  " + "\n  ".join(lines)
+
+
+def settings_or_exit() -> Settings:
+    """For entry points: a bad environment stops the process with exit 2 and a
+    message naming the variable, not a traceback."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        print(describe(exc), file=sys.stderr)
+        raise SystemExit(2) from None

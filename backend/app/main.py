@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from backend.app.api import health, requests
-from backend.app.config import get_settings
+from backend.app.config import get_settings, settings_or_exit
 from backend.app.db import Database
 from backend.app.limits import BodySizeLimit
 
@@ -27,7 +27,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="request-api", summary="Asynchronous request-reply backend", lifespan=lifespan)
 app.include_router(requests.router)
 app.include_router(health.router)
-app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
+app.add_middleware(BodySizeLimit, max_bytes=settings_or_exit().max_body_bytes)
 
 
 @app.exception_handler(asyncpg.PostgresError)

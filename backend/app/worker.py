@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from backend.app.config import Settings, get_settings
+from backend.app.config import Settings, settings_or_exit
 from backend.app.db import NOTIFY_CHANNEL, connect, create_pool
 
 log = logging.getLogger("request-processor")
@@ -136,7 +136,7 @@ class Worker:
 
 
 async def main() -> None:
-    worker = Worker(get_settings())
+    worker = Worker(settings_or_exit())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)

@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from perfgate.errors import NoVerdict
 class Backend:
     url: str
     log: Path | None = None  # where its output goes, shown when it fails
+    exit_code: Callable[[], int | None] = lambda: None  # a started process's poll(): no use waiting on a dead one
 
     def tail(self, lines: int = 40) -> str:
         if self.log is None or not self.log.exists():
@@ -31,6 +32,10 @@ def wait_healthy(backend: Backend, timeout_s: float, interval_s: float = 0.25) -
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     while time.monotonic() < deadline:
+        if (code := backend.exit_code()) is not None:
+            raise NoVerdict(
+                f"backend at {backend.url} exited with {code} before it was healthy; its log ends:\n{backend.tail()}"
+            )
         try:
             with urllib.request.urlopen(f"{backend.url}/health", timeout=2) as resp:
                 if resp.status == 200:
@@ -75,7 +80,7 @@ def embedded(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        backend = Backend(url="", log=log)
+        backend = Backend(url="", log=log, exit_code=proc.poll)
         try:
             deadline = time.monotonic() + start_timeout_s
             while not backend.url:
