@@ -129,8 +129,8 @@ def main() -> None:
         stopped = [r for r in runs if r["verdict"] == "error"]
         print(f"{name:18} {' '.join(map(str, codes))}; {overloaded} of {len(runs)}; {len(stopped)} of {len(runs)}")
         if stopped:
-            why = " ".join(stopped[0].get("problems", [])).strip().splitlines() or ["no reason given"]
-            print(f"{'':18} first stop: {why[-1]}")
+            why = "\n".join(stopped[0].get("problems", [])).strip() or "no reason given"
+            print(f"{'':18} first stop: {why.splitlines()[0]}")
 
 
 if __name__ == "__main__":
