@@ -51,9 +51,11 @@ def describe(exc: ValidationError) -> str:
     """One line per bad variable, named as it is set in the environment."""
     lines = []
     for err in exc.errors():
-        where = "BACKEND_" + "_".join(map(str, err["loc"])).upper() if err["loc"] else "settings"
-        got = f"={err['input']!r}" if err["loc"] else ""
-        lines.append(f"{where}{got}: {err['msg']}")
+        if err["loc"]:
+            variable = "BACKEND_" + "_".join(map(str, err["loc"])).upper()
+            lines.append(f"{variable}={err['input']!r}: {err['msg']}")
+        else:  # a check across variables
+            lines.append(f"settings: {err['msg']}")
     return "bad backend settings:\n  " + "\n  ".join(lines)
 
 

@@ -117,16 +117,16 @@ def compose(source: Path, project: str, log: Path, env: Mapping[str, str], port:
         with log.open("w") as out:
             _compose(project, "logs", "--no-color", env=env, stdout=out, stderr=subprocess.STDOUT)
 
-    up = None
     try:
         up = _compose(project, "up", "-d", "--build", "--wait", env=env)
         if up.returncode != 0:
             save_logs()
             raise NoVerdict(f"docker compose up failed ({up.returncode}); its logs end:\n{Backend(url, log).tail()}")
-        yield Backend(url=url, log=log)
-    finally:
-        if up is not None and up.returncode == 0:  # a failed `up` saved them already
+        try:
+            yield Backend(url=url, log=log)
+        finally:
             save_logs()
+    finally:
         _compose(project, "down", "-v", "--remove-orphans", env=env, stdout=subprocess.DEVNULL)
 
 

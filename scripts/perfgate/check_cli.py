@@ -63,18 +63,16 @@ def report(verdict: Verdict, out_dir: Path, env: Mapping[str, str], stdout: Text
 def run_check(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
     try:
         verdict = evaluate(args)
+        code = verdict.exit_code
     except GateError as exc:
         stderr.write(f"Error: {exc}\n")
-        verdict = Verdict(problems=[str(exc)])
         if exc.exit_code == 2:
             GitHub.from_env(env).set_outputs({"verdict": "error"})
             return exc.exit_code
-        report(verdict, args.results, env, stdout)
-        plots.write_timeline(args.results / f"{args.prefix}_raw.csv", args.results)
-        return exc.exit_code
+        verdict, code = Verdict(problems=[str(exc)]), exc.exit_code
     report(verdict, args.results, env, stdout)
     plots.write_timeline(args.results / f"{args.prefix}_raw.csv", args.results)
-    return verdict.exit_code
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

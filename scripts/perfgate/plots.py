@@ -80,7 +80,8 @@ def draw(all_series: list[Series], path: Path, window_s: float) -> None:
 
 def write_timeline(raw: Path, out_dir: Path, window_s: float = 5.0) -> Path | None:
     """timeline.png from the raw samples; None when there is nothing to draw."""
-    (out_dir / FILE).unlink(missing_ok=True)  # never leave an earlier run's picture
+    path = out_dir / FILE
+    path.unlink(missing_ok=True)  # never leave an earlier run's picture
     try:
         samples = load_samples(raw)
     except NoVerdict:
@@ -88,6 +89,5 @@ def write_timeline(raw: Path, out_dir: Path, window_s: float = 5.0) -> Path | No
     drawn = series(samples, window_s)
     if not drawn:
         return None
-    path = out_dir / FILE
     draw(drawn, path, window_s)
     return path
