@@ -79,8 +79,11 @@ def test_compose_without_docker(tmp_path, monkeypatch):
 
 
 def serve(status: int):
+    asked: list[str] = []
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            asked.append(self.path)
             body = b'{"status": "unavailable", "failing": ["database"]}'
             self.send_response(status)
             self.send_header("content-length", str(len(body)))
@@ -91,17 +94,22 @@ def serve(status: int):
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
+    server.asked = asked  # the paths requested, in order
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
-def test_wait_healthy_returns_on_200():
+def test_wait_healthy_returns_on_the_first_200_of_health():
     server = serve(200)
     try:
+        started = time.monotonic()
         backends.wait_healthy(backends.Backend(f"http://127.0.0.1:{server.server_port}"), timeout_s=5)
+        took = time.monotonic() - started
     finally:
         server.shutdown()
         server.server_close()
+    assert server.asked == ["/health"]  # asked the health endpoint once, then stopped polling
+    assert took < 5  # returned on the answer, not at the time-out
 
 
 def test_wait_healthy_stops_at_once_when_the_backend_process_has_exited(tmp_path):
