@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perfgate import calibrate
+from perfgate import calibrate, samples
 from perfgate.thresholds import RegressionRule, Thresholds
 
 
@@ -24,10 +24,10 @@ def test_calibration_from_an_aa_run(tmp_path):
         w = csv.writer(f)
         w.writerow(["time", "type", "name", "response_time_ms", "ok"])
         for label in ("baseline", "candidate"):
-            for t in np.sort(rng.uniform(0, 60, 6000)):
+            for t in np.sort(rng.uniform(0, 60, 6000)) + 1.8e9:
                 w.writerow([t, "POST", f"[{label}] /requests", rng.lognormal(3, 0.4), 1])
     t = Thresholds(Path("t.json"), [], regressions=[RegressionRule("POST /requests", 95, 0.05)])
-    [noise] = calibrate.calibrate(raw, t)
+    [noise] = calibrate.calibrate(samples.load(raw), t)
     assert noise.windows == 11 and 0.95 < noise.aa_ratio < 1.05
     assert list(noise.detectable) == ["55s (this run)", "60s", "120s", "300s"]
     assert noise.detectable["300s"] < noise.detectable["60s"]

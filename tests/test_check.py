@@ -37,9 +37,28 @@ def run(case: str) -> results.RunResults:
 )
 def test_each_rule_kind_passes_and_fails(metric, limit, status, message):
     verdict = check(run("healthy"), limits({"POST /requests": {metric: limit}}))
-    [result] = verdict.results
+    [result] = [r for r in verdict.results if not r.default]
     assert (result.status, result.message) == (status, message)
     assert verdict.status == status
+
+
+def test_failure_guard_is_on_by_default_and_an_explicit_value_overrides_it():
+    latency_only = limits({"ASYNC submit-to-complete": {"p95_ms": 1000}})
+    verdict = check(run("failing"), latency_only)
+    guard = {(r.entry, r.status) for r in verdict.results if r.default}
+    assert guard == {("ASYNC submit-to-complete", FAIL), ("Aggregated", FAIL)}  # 1.5% of all requests failed
+    assert verdict.exit_code == 1
+    failed = next(r for r in verdict.results if r.status == FAIL)
+    assert failed.message == (
+        "failure ratio of ASYNC submit-to-complete: 10.00% > limit 1.00% "
+        "(the default limit; set failure_ratio in the thresholds file to change it)"
+    )
+    tolerant = thresholds.parse(
+        {"entries": {"ASYNC submit-to-complete": {"p95_ms": 1000}}, "default_failure_ratio": 0.5}, Path("t.json")
+    )
+    assert check(run("failing"), tolerant).exit_code == 0
+    explicit = limits({"ASYNC submit-to-complete": {"p95_ms": 1000, "failure_ratio": 0.2}}, {"failure_ratio": 0.02})
+    assert check(run("failing"), explicit).exit_code == 0
 
 
 def test_failure_ratio_fails_on_failed_completions():
@@ -50,7 +69,7 @@ def test_failure_ratio_fails_on_failed_completions():
 
 def test_aggregate_rules():
     verdict = check(run("healthy"), limits({"GET /requests/{id}": {"p95_ms": 100}}, {"p95_ms": 70, "min_rps": 700}))
-    assert [(r.entry, r.metric, r.status) for r in verdict.results] == [
+    assert [(r.entry, r.metric, r.status) for r in verdict.results if not r.default] == [
         ("GET /requests/{id}", "p95_ms", PASS),
         ("Aggregated", "p95_ms", FAIL),
         ("Aggregated", "min_rps", PASS),

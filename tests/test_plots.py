@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from perfgate import check_cli, plots
-from perfgate.compare import Samples, load_samples
+from perfgate import check_cli, plots, samples
+from perfgate.samples import Samples
 from tests.conftest import FIXTURES, ROOT
 
-T0 = 1_000_000.0
+T0 = 1_800_000_000.0
 
 
 def write_raw(path, rows):
@@ -49,7 +49,7 @@ def test_series_per_window_on_one_clock():
 
 def test_series_show_a_slowdown_that_starts_half_way(tmp_path):
     raw = write_raw(tmp_path / "raw.csv", side_by_side_rows())
-    got = {s.label: s for s in plots.series(load_samples(raw), 5)}
+    got = {s.label: s for s in plots.series(samples.load(raw).ok, 5)}
     ratio = got["candidate"].p95 / got["baseline"].p95
     assert ratio[:3] == pytest.approx([1, 1, 1])
     assert ratio[3:] == pytest.approx([2, 2, 2])
@@ -59,7 +59,7 @@ def test_series_show_a_slowdown_that_starts_half_way(tmp_path):
 def test_writes_a_png(tmp_path, label):
     rows = [(T0 + i / 10, "POST", f"{label}/requests", 5 + i % 7, 1) for i in range(200)]
     rows += [(T0 + i / 5, "ASYNC", f"{label}submit-to-complete", 60 + i % 9, 1) for i in range(100)]
-    path = plots.write_timeline(write_raw(tmp_path / "raw.csv", rows), tmp_path)
+    path = plots.write_timeline(samples.load(write_raw(tmp_path / "raw.csv", rows)).ok, tmp_path)
     assert path == tmp_path / "timeline.png"
     with Image.open(path) as img:
         assert img.format == "PNG" and img.size == (1200, 700)
@@ -67,11 +67,24 @@ def test_writes_a_png(tmp_path, label):
 
 def test_nothing_to_draw_leaves_no_picture_not_even_an_old_one(tmp_path):
     (tmp_path / "timeline.png").write_bytes(b"an earlier run's picture")
-    assert plots.write_timeline(tmp_path / "missing.csv", tmp_path) is None
-    assert not (tmp_path / "timeline.png").exists()
     only_failures = write_raw(tmp_path / "raw.csv", [(T0, "POST", "/requests", 5, 0)])
-    assert plots.write_timeline(only_failures, tmp_path) is None
+    assert plots.write_timeline(samples.load(only_failures).ok, tmp_path) is None
     assert not (tmp_path / "timeline.png").exists()
+
+
+@pytest.mark.parametrize("garbage", [b"\x00\xff\xfe binary", b"time,type,name,response_time_ms,ok\ninf,POST,/x,1,1\n"])
+def test_broken_samples_never_turn_a_verdict_into_a_crash(tmp_path, garbage):
+    results = tmp_path / "results"
+    shutil.copytree(FIXTURES / "healthy", results)
+    (results / "timeline.png").write_bytes(b"an earlier run's picture")
+    (results / "locust_raw.csv").write_bytes(garbage)
+    args = check_cli.build_parser().parse_args(
+        ["--results", str(results), "--thresholds", str(ROOT / "thresholds.json")]
+    )
+    err = io.StringIO()
+    assert check_cli.run_check(args, {}, io.StringIO(), err) == 3
+    assert "locust_raw.csv" in err.getvalue() and "Traceback" not in err.getvalue()
+    assert not (results / "timeline.png").exists()
 
 
 def test_the_checker_draws_it_beside_the_other_reports(tmp_path):

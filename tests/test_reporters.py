@@ -38,7 +38,9 @@ def test_junit_one_case_per_rule_with_failure_message():
     ]
     assert cases[0].find("failure").get("message") == "p95 of POST /requests: 312 ms > limit 250 ms"
     assert cases[1].find("failure") is None
-    assert cases[2].find("skipped") is not None
+    inconclusive = cases[2].find("error")
+    assert cases[2].find("skipped") is None and inconclusive.get("type") == "inconclusive"
+    assert inconclusive.get("message") == "inconclusive, not a regression: p95 of ASYNC x: inconclusive"
 
 
 def test_junit_problem_is_an_error_case():

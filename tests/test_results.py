@@ -13,7 +13,7 @@ def test_healthy_run_parsed_by_column_name():
     assert post.metric("p95_ms") == 17 and post.metric("p99.9_ms") == 120
     assert post.metric("failure_ratio") == 0
     assert run.aggregate.key == "Aggregated" and run.aggregate.count == 6895
-    assert run.run_info == {}
+    assert run.run_info.start_time == 1_800_000_000 and not run.run_info.cpu_warning
 
 
 def test_na_percentile_is_none():
@@ -28,7 +28,8 @@ def test_zero_requests_parses_with_na_cells():
 
 
 def test_run_info_read():
-    assert results.load(FIXTURES / "cpu" / "locust").run_info["cpu_warning"] is True
+    info = results.load(FIXTURES / "cpu" / "locust").run_info
+    assert info.cpu_warning is True and info.max_cpu_percent == 97.5
 
 
 @pytest.mark.parametrize(

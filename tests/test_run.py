@@ -22,7 +22,7 @@ def gate(*args: str, cwd=ROOT, timeout=120) -> subprocess.CompletedProcess:
     "args, message",
     [
         (["--users", "0"], "expected a number above 0, got '0'"),
-        (["--users", "many"], "expected a whole number, got 'many'"),
+        (["--users", "many"], "expected a whole number from 1 to 999999999, got 'many'"),
         (["--backend-env", "NOEQUALS"], "expected KEY=VALUE"),
         (["--backend", "kubernetes"], "invalid choice"),
     ],

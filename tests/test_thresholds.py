@@ -29,11 +29,13 @@ def test_limits_flattened(tmp_path):
             {"entries": {"POST /requests": {"p95_ms": 100, "min_rps": 5}}, "aggregate": {"failure_ratio": 0.01}},
         )
     )
-    assert [(lim.entry, lim.metric, lim.value, lim.is_minimum) for lim in t.limits] == [
-        ("POST /requests", "p95_ms", 100.0, False),
-        ("POST /requests", "min_rps", 5.0, True),
-        ("Aggregated", "failure_ratio", 0.01, False),
+    assert [(lim.entry, lim.metric, lim.value, lim.is_minimum, lim.default) for lim in t.limits] == [
+        ("POST /requests", "p95_ms", 100.0, False, False),
+        ("POST /requests", "min_rps", 5.0, True, False),
+        ("POST /requests", "failure_ratio", 0.01, False, True),  # the failure guard, where none is set
+        ("Aggregated", "failure_ratio", 0.01, False, False),
     ]
+    assert t.stall == thresholds.StallRule(min_duration_s=5, rate_below=0.1)
 
 
 @pytest.mark.parametrize(
@@ -60,6 +62,30 @@ def test_limits_flattened(tmp_path):
             {"entries": {"GET /x": {"p95_ms": 1}}, "exclude_ramp_up": "yes"},
             r"exclude_ramp_up: 'yes' is not of type 'boolean'",
         ),
+        # numbers that cannot be limits: always pass, always fail, or crash the parser
+        ('{"entries": {"GET /x": {"p95_ms": Infinity}}}', r'\$\.entries\["GET /x"\]\.p95_ms: Infinity is not a finite'),
+        ('{"entries": {"GET /x": {"p95_ms": -Infinity}}}', r"p95_ms: -Infinity is not a finite"),
+        ('{"entries": {"GET /x": {"p95_ms": NaN}}}', r"p95_ms: NaN is not a finite"),
+        ('{"entries": {"GET /x": {"p95_ms": 1e400}}}', r"p95_ms: 1e400 is not a finite"),
+        ('{"entries": {"GET /x": {"min_requests": 1' + "0" * 400 + "}}}", r"min_requests: 10000.*is not a finite"),
+        ('{"entries": {"GET /x": {"min_requests": ' + "7" * 5000 + "}}}", r"min_requests: 7777.*is not a finite"),
+        ({"entries": {"GET /x": {"p95_ms": 1e300}}}, r"p95_ms: 1e\+300 is greater than the maximum"),
+        ('{"entries": {"GET /x": {"p95_ms": 5}, "GET /x": {"p95_ms": 500}}}', r"\$\.entries: duplicate key 'GET /x'"),
+        ('{"entries": {"GET /x": {"p95_ms": 5, "p95_ms": 9}}}', r'\$\.entries\["GET /x"\]: duplicate key \'p95_ms\''),
+        ('{"entries": ' + "[" * 100_000 + "]" * 100_000 + "}", r"nested too deeply"),
+        ('{"entries": {"GET /x": {"p95_ms": ' + "[" * 900 + "]" * 900 + "}}}", r"is not of type 'number'"),
+        # the regression and stall sections, bounded so that no value can crash the comparison
+        ('{"entries": {"GET /x": {"p95_ms": 1}}, "regression": {"window_s": NaN}}', r"window_s: NaN is not a finite"),
+        ({"entries": {"GET /x": {"p95_ms": 1}}, "regression": {"window_s": 1e-9}}, r"window_s: 1e-09 is less than"),
+        ({"entries": {"GET /x": {"p95_ms": 1}}, "regression": {"window_s": 1e9}}, r"window_s: .* greater than"),
+        ({"entries": {"GET /x": {"p95_ms": 1}}, "regression": {"confidence": 1}}, r"confidence: 1 is greater than"),
+        (
+            {"entries": {"GET /x": {"p95_ms": 1}}, "regression": {"entries": {"GET /x": {"p95": 0}}}},
+            r"p95: 0 is less than or equal to the minimum of 0",
+        ),
+        ({"entries": {"GET /x": {"p95_ms": 1}}, "stall": {"rate_below": 2}}, r"\$\.stall"),
+        ({"entries": {"GET /x": {"p95_ms": 1}}, "stall": True}, r"\$\.stall"),
+        ({"entries": {"GET /x": {"p95_ms": 1}}, "default_failure_ratio": -1}, r"default_failure_ratio: -1"),
     ],
 )
 def test_bad_thresholds_name_file_place_and_expectation(tmp_path, data, expected):
@@ -68,6 +94,17 @@ def test_bad_thresholds_name_file_place_and_expectation(tmp_path, data, expected
         thresholds.load(path)
     assert str(exc.value).startswith(str(path))
     assert exc.value.exit_code == 2
+
+
+def test_stall_off_and_guard_changed(tmp_path):
+    t = thresholds.load(
+        write(tmp_path, {"entries": {"GET /x": {"p95_ms": 1}}, "stall": False, "default_failure_ratio": 1})
+    )
+    assert t.stall is None
+    assert [(lim.entry, lim.value, lim.default) for lim in t.limits if lim.metric == "failure_ratio"] == [
+        ("GET /x", 1.0, True),
+        ("Aggregated", 1.0, True),
+    ]
 
 
 def test_missing_file(tmp_path):

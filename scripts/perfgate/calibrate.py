@@ -11,10 +11,12 @@ from typing import TextIO
 
 from scipy import stats
 
-from perfgate.compare import Comparison, compare_entry, load_samples
+from perfgate.compare import Comparison, compare_entry
+from perfgate.samples import RawSamples
 from perfgate.thresholds import RegressionRule, Thresholds
 
 DETECTION_POWER = 0.95
+FILES = ("calibration.md", "calibration.json")
 
 
 @dataclass
@@ -41,8 +43,8 @@ def smallest_detectable(
     return math.exp(math.log(1 + tolerance) + z * se) - 1
 
 
-def calibrate(raw: Path, thresholds: Thresholds, lengths_s: tuple[int, ...] = (60, 120, 300)) -> list[Noise]:
-    samples = load_samples(raw)
+def calibrate(raw: RawSamples, thresholds: Thresholds, lengths_s: tuple[int, ...] = (60, 120, 300)) -> list[Noise]:
+    samples = raw.ok
     out = []
     for rule in thresholds.regressions:
         c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence)
@@ -91,6 +93,7 @@ def markdown(noise: list[Noise], stream: TextIO) -> None:
 
 
 def write(noise: list[Noise], out_dir: Path) -> None:
-    with (out_dir / "calibration.md").open("w") as f:
+    md, js = FILES
+    with (out_dir / md).open("w") as f:
         markdown(noise, f)
-    (out_dir / "calibration.json").write_text(json.dumps([asdict(n) for n in noise], indent=2) + "\n")
+    (out_dir / js).write_text(json.dumps([asdict(n) for n in noise], indent=2) + "\n")

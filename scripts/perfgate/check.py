@@ -4,11 +4,12 @@ the reporters' job, exit codes the CLI's."""
 import difflib
 from dataclasses import dataclass, field
 
-from perfgate.errors import EXIT_FAIL, EXIT_NO_VERDICT, EXIT_PASS, ConfigError
+from perfgate.errors import EXIT_FAIL, EXIT_NO_VERDICT, EXIT_PASS, EXIT_USAGE, ConfigError
 from perfgate.results import RunResults
 from perfgate.thresholds import AGGREGATE, Limit, Thresholds
 
 PASS, FAIL, ERROR, INCONCLUSIVE = "pass", "fail", "error", "inconclusive"
+TYPO_SEARCHES = 10  # past this many entries that never ran, it is not a typo
 
 
 def fmt(metric: str, value: float) -> str:
@@ -18,6 +19,8 @@ def fmt(metric: str, value: float) -> str:
         return f"{value:.2%}"
     if metric == "min_rps":
         return f"{value:.1f} req/s"
+    if metric == "stall":
+        return f"{value:.1f} s"
     return f"{value:g}"
 
 
@@ -40,6 +43,7 @@ class RuleResult:
     # regression rules only
     baseline: float | None = None
     interval: tuple[float, float] | None = None
+    default: bool = False  # the limit is the documented default, not the file's
 
     @property
     def name(self) -> str:
@@ -53,12 +57,14 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     overloaded: bool = False
     fail_on_overload: bool = False
+    config_errors: list[str] = field(default_factory=list)  # bad usage or configuration: nothing was judged
 
     @property
     def status(self) -> str:
-        """A definite failure wins (the change is red either way); then anything
-        that blocked a verdict; a run whose load generator is untrusted wins over both."""
-        if self.overloaded and self.fail_on_overload:
+        """Bad configuration first (nothing was judged); then a run whose load
+        generator is untrusted; then a definite failure (the change is red
+        either way); then anything that blocked a verdict."""
+        if self.config_errors or self.overloaded and self.fail_on_overload:
             return ERROR
         if any(r.status == FAIL for r in self.results):
             return FAIL
@@ -70,6 +76,8 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
+        if self.config_errors:
+            return EXIT_USAGE
         return {PASS: EXIT_PASS, FAIL: EXIT_FAIL}.get(self.status, EXIT_NO_VERDICT)
 
 
@@ -80,21 +88,30 @@ def judge(limit: Limit, measured: float | None) -> RuleResult:
     ok = measured >= limit.value if limit.is_minimum else measured <= limit.value
     op = (">=" if ok else "<") if limit.is_minimum else ("<=" if ok else ">")
     text = f"{label}: {fmt(limit.metric, measured)} {op} limit {fmt(limit.metric, limit.value)}"
-    return RuleResult(limit.entry, limit.metric, limit.value, measured, PASS if ok else FAIL, text)
+    if limit.default:
+        text += f" (the default limit; set {limit.metric} in the thresholds file to change it)"
+    status = PASS if ok else FAIL
+    return RuleResult(limit.entry, limit.metric, limit.value, measured, status, text, default=limit.default)
 
 
-def missing_entry(entry: str, ran: list[str], thresholds: Thresholds) -> str:
+def _listing(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(names[:limit]) or "none"
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def missing_entry(entry: str, ran: list[str], thresholds: Thresholds, look_for_typo: bool = True) -> str:
     """An entry that never ran: a typo (exit 2) when a ran entry of the same type
     has a close name, else a measurement gap (exit 3)."""
     kind, _, name = entry.partition(" ")
-    same_kind = [r.partition(" ")[2] for r in ran if r.startswith(kind + " ") and r != entry]
-    close = [f"{kind} {n}" for n in difflib.get_close_matches(name, same_kind, n=1, cutoff=0.8)]
-    if close:
-        raise ConfigError(
-            f"{thresholds.path}: $.entries[{entry!r}]: no such Locust entry; did you mean {close[0]!r}? "
-            f"(entries that ran: {', '.join(ran)})"
-        )
-    return f"entry {entry!r} named in {thresholds.path} never ran (entries that ran: {', '.join(ran) or 'none'})"
+    if look_for_typo:
+        same_kind = [r.partition(" ")[2] for r in ran if r.startswith(kind + " ") and r != entry]
+        close = [f"{kind} {n}" for n in difflib.get_close_matches(name, same_kind, n=1, cutoff=0.8)]
+        if close:
+            raise ConfigError(
+                f"{thresholds.path}: $.entries[{entry!r}]: no such Locust entry; did you mean {close[0]!r}? "
+                f"(entries that ran: {_listing(ran)})"
+            )
+    return f"entry {entry!r} named in {thresholds.path} never ran (entries that ran: {_listing(ran)})"
 
 
 def check(results: RunResults, thresholds: Thresholds, fail_on_overload: bool = False) -> Verdict:
@@ -103,19 +120,25 @@ def check(results: RunResults, thresholds: Thresholds, fail_on_overload: bool = 
         verdict.problems.append(f"{results.stats_csv}: zero requests recorded; nothing was measured")
         return verdict
     info = results.run_info
-    if info.get("cpu_warning"):
+    if info.cpu_warning:
         verdict.overloaded = True
         verdict.warnings.append(
-            f"the load generator's CPU went above 90% (peak {info.get('max_cpu_percent', 0):.0f}%): "
+            f"the load generator's CPU went above 90% (peak {info.max_cpu_percent:.0f}%): "
             "response times may include Locust's own delay"
         )
+    if info.unfinished_at_stop:
+        verdict.warnings.append(
+            f"{info.unfinished_at_stop} submission(s) were still unfinished when Locust stopped the users; "
+            "each is counted as a failure"
+        )
     ran = sorted(key for key, stats in results.entries.items() if stats.count > 0)
+    missing: set[str] = set()
     for limit in thresholds.limits:
         stats = results.aggregate if limit.entry == AGGREGATE else results.entries.get(limit.entry)
         if stats is None or stats.count == 0:
-            problem = missing_entry(limit.entry, ran, thresholds)
-            if problem not in verdict.problems:
-                verdict.problems.append(problem)
+            if limit.entry not in missing:
+                missing.add(limit.entry)
+                verdict.problems.append(missing_entry(limit.entry, ran, thresholds, len(missing) <= TYPO_SEARCHES))
             continue
         verdict.results.append(judge(limit, stats.metric(limit.metric)))
     return verdict

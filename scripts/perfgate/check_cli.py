@@ -2,6 +2,7 @@
 
 Exit codes: 0 pass, 1 a check failed, 2 usage/configuration error,
 3 no verdict possible (nothing measured, results unreadable).
+Whatever the exit code, junit.xml, summary.md and verdict.json are written.
 """
 
 import argparse
@@ -12,16 +13,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from perfgate import plots, reporters, results, thresholds
+from perfgate import crash, plots, reporters, results, samples, stalls, thresholds
 from perfgate.check import Verdict, check
-from perfgate.errors import GateError
+from perfgate.compare import compare_run
+from perfgate.errors import ConfigError, NoVerdict
 from perfgate.github import GitHub
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors are ConfigErrors, so they are reported like any other (exit 2)."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{self.prog}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="perf-check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(prog="perf-check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=Path("results"), help="folder of the run (default: results)")
     parser.add_argument("--prefix", default="locust", help="the --csv prefix Locust was given, inside --results")
     parser.add_argument("--thresholds", type=Path, default=Path("thresholds.json"))
@@ -38,45 +45,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def evaluate(args: argparse.Namespace) -> Verdict:
+def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | None]:
+    """The verdict, and the raw samples when they could be read (for the timeline)."""
     limits = thresholds.load(args.thresholds)
-    run = results.load(args.results / args.prefix)
+    prefix = args.results / args.prefix
+    run = results.load(prefix)
     verdict = check(run, limits, fail_on_overload=args.fail_on_overload)
+    try:
+        raw = samples.load(Path(f"{prefix}_raw.csv"))
+    except NoVerdict as exc:
+        if limits.stall or args.compare:  # they are evidence only for these
+            verdict.problems.append(f"{exc}; cannot look for stalls or compare" if limits.stall else str(exc))
+        return verdict, None
+    if limits.stall:
+        found, problems = stalls.judge(raw, run.run_info, limits.stall)
+        verdict.results += found
+        verdict.problems += problems
     if args.compare:
-        from perfgate.compare import compare_run
-
-        compare_run(verdict, args.results / f"{args.prefix}_raw.csv", limits)
-    return verdict
+        compare_run(verdict, raw, limits)
+    return verdict, raw
 
 
-def report(verdict: Verdict, out_dir: Path, env: Mapping[str, str], stdout: TextIO) -> None:
-    reporters.write_all(verdict, out_dir)
+def report(verdict: Verdict, out_dir: Path, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> None:
+    """Every format, each on its own: one that cannot be written does not stop the others."""
+    try:
+        reporters.write_all(verdict, out_dir)
+    except OSError as exc:
+        stderr.write(f"Error: cannot write reports to {out_dir}: {exc.strerror or exc}\n")
     reporters.annotations(verdict, stdout)
     summary = io.StringIO()
     reporters.markdown(verdict, summary)
     stdout.write(summary.getvalue())
     gh = GitHub.from_env(env)
-    gh.append_summary(summary.getvalue())
-    gh.set_outputs({"verdict": verdict.status, "junit": str(out_dir / "junit.xml")})
+    try:
+        gh.append_summary(summary.getvalue())
+        gh.set_outputs({"verdict": verdict.status, "junit": str(out_dir / "junit.xml")})
+    except OSError as exc:
+        stderr.write(f"Error: cannot write GitHub's step summary or outputs: {exc.strerror or exc}\n")
+
+
+def draw_timeline(raw: samples.RawSamples | None, out_dir: Path, stderr: TextIO) -> None:
+    """A report only: it never changes the verdict, whatever goes wrong."""
+    try:
+        (out_dir / plots.FILE).unlink(missing_ok=True)
+        if raw is not None:
+            plots.write_timeline(raw.ok, out_dir)
+    except Exception as exc:  # noqa: BLE001 - a picture must not turn a verdict into a crash
+        stderr.write(f"Warning: timeline not drawn: {type(exc).__name__}: {exc}\n")
+
+
+def verdict_for(exc: BaseException, out_dir: Path) -> Verdict:
+    if isinstance(exc, ConfigError):
+        return Verdict(config_errors=[str(exc)])
+    if isinstance(exc, NoVerdict):
+        return Verdict(problems=[str(exc)])
+    return Verdict(problems=[crash.describe(exc, out_dir)])
+
+
+def finish(verdict: Verdict, out_dir: Path, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
+    for line in verdict.config_errors + verdict.problems:
+        stderr.write(f"Error: {line}\n")
+    report(verdict, out_dir, env, stdout, stderr)
+    return verdict.exit_code
 
 
 def run_check(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
+    raw = None
     try:
-        verdict = evaluate(args)
-        code = verdict.exit_code
-    except GateError as exc:
-        stderr.write(f"Error: {exc}\n")
-        if exc.exit_code == 2:
-            GitHub.from_env(env).set_outputs({"verdict": "error"})
-            return exc.exit_code
-        verdict, code = Verdict(problems=[str(exc)]), exc.exit_code
-    report(verdict, args.results, env, stdout)
-    plots.write_timeline(args.results / f"{args.prefix}_raw.csv", args.results)
+        verdict, raw = evaluate(args)
+    except Exception as exc:  # noqa: BLE001 - every outcome is reported, never a traceback
+        verdict = verdict_for(exc, args.results)
+    code = finish(verdict, args.results, env, stdout, stderr)
+    draw_timeline(raw, args.results, stderr)
     return code
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ConfigError as exc:
+        return finish(Verdict(config_errors=[str(exc)]), Path("results"), os.environ, sys.stdout, sys.stderr)
     return run_check(args, os.environ, sys.stdout, sys.stderr)
 
 

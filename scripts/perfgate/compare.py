@@ -13,15 +13,13 @@ little. A regression fails only when the whole interval lies above
 is inconclusive, with the run length that would decide.
 """
 
-import csv
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
-from perfgate.errors import NoVerdict
+from perfgate.samples import RawSamples, Samples
 from perfgate.thresholds import RegressionRule, Thresholds
 
 BASELINE, CANDIDATE = "baseline", "candidate"
@@ -30,12 +28,6 @@ MIN_WINDOWS = 5
 RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
 EDGES = np.geomspace(0.01, 600_000, 3101)  # ms; neighbouring edges differ by 0.58%
-
-
-@dataclass
-class Samples:
-    times: np.ndarray
-    values: np.ndarray
 
 
 @dataclass
@@ -53,37 +45,6 @@ class Comparison:
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
-
-
-def split_label(name: str) -> tuple[str, str] | None:
-    """'[candidate] /requests' -> ('candidate', '/requests')."""
-    if not name.startswith("["):
-        return None
-    label, sep, rest = name[1:].partition("] ")
-    return (label, rest) if sep else None
-
-
-def load_samples(path: Path) -> dict[tuple[str, str], Samples]:
-    """Successful samples per (label, entry); failures are judged by failure_ratio.
-    Samples of a run without side-by-side hosts have the label ''."""
-    buckets: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
-    try:
-        with path.open(newline="") as f:
-            for line, row in enumerate(csv.DictReader(f), start=2):
-                try:
-                    split = split_label(row["name"]) or ("", row["name"])
-                    if row["ok"] != "1":
-                        continue
-                    t, v = float(row["time"]), float(row["response_time_ms"])
-                except (KeyError, TypeError, ValueError):
-                    raise NoVerdict(f"{path}:{line}: unreadable raw sample {row}") from None
-                label, name = split
-                times, values = buckets.setdefault((label, f"{row['type']} {name}"), ([], []))
-                times.append(t)
-                values.append(v)
-    except FileNotFoundError:
-        raise NoVerdict(f"{path}: raw samples missing (Locust must run with --raw-samples)") from None
-    return {key: Samples(np.asarray(t), np.asarray(v)) for key, (t, v) in buckets.items()}
 
 
 def window_histograms(s: Samples, start: float, window_s: float, n: int) -> np.ndarray:
@@ -200,12 +161,12 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
     )
 
 
-def compare_run(verdict: Verdict, raw_path: Path, thresholds: Thresholds) -> list[Comparison]:
+def compare_run(verdict: Verdict, raw: RawSamples, thresholds: Thresholds) -> list[Comparison]:
     """Adds one RuleResult per regression rule to `verdict`; returns the comparisons."""
     if not thresholds.regressions:
         verdict.problems.append(f"{thresholds.path}: $.regression.entries: no regression rules; nothing to compare")
         return []
-    samples = load_samples(raw_path)
+    samples = raw.ok
     done = []
     for rule in thresholds.regressions:
         c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence)

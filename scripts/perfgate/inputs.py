@@ -14,7 +14,7 @@ from collections.abc import Mapping
 MAX_USERS = 2000
 MAX_SPAWN_RATE = 500.0
 MAX_RUN_TIME_S = 30 * 60
-RUN_TIME = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+RUN_TIME = re.compile(r"^(?:([0-9]{1,7})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,9})s?)?$")
 
 
 class InputError(ValueError):
@@ -25,7 +25,7 @@ def run_time_seconds(text: str) -> int:
     """Locust's --run-time forms: 90, 90s, 2m, 1h30m."""
     match = RUN_TIME.match(text.strip())
     if not text.strip() or not match or not any(match.groups()):
-        raise InputError(f"run-time: expected a duration like 30s, 2m or 1h30m, got {text!r}")
+        raise InputError(f"run-time: expected a duration like 30s, 2m or 1h30m, got {text[:40]!r}")
     h, m, s = (int(g) if g else 0 for g in match.groups())
     return h * 3600 + m * 60 + s
 
@@ -35,8 +35,10 @@ def validate(raw: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     users = raw.get("INPUT_USERS", "").strip()
     if users:
-        if not re.fullmatch(r"\d+", users):
-            raise InputError(f"users: expected a whole number, got {users!r}")
+        if not re.fullmatch(r"[0-9]+", users):
+            raise InputError(f"users: expected a whole number, got {users[:40]!r}")
+        if len(users) > len(str(MAX_USERS)):
+            raise InputError(f"users: expected 1 to {MAX_USERS}, got a number of {len(users)} digits")
         if not 1 <= int(users) <= MAX_USERS:
             raise InputError(f"users: expected 1 to {MAX_USERS}, got {users}")
         out["LOCUST_USERS"] = str(int(users))
@@ -45,9 +47,9 @@ def validate(raw: Mapping[str, str]) -> dict[str, str]:
         try:
             value = float(rate)
         except ValueError:
-            raise InputError(f"spawn-rate: expected a number of users per second, got {rate!r}") from None
+            raise InputError(f"spawn-rate: expected a number of users per second, got {rate[:40]!r}") from None
         if not 0 < value <= MAX_SPAWN_RATE:
-            raise InputError(f"spawn-rate: expected above 0 and at most {MAX_SPAWN_RATE:g}, got {rate}")
+            raise InputError(f"spawn-rate: expected above 0 and at most {MAX_SPAWN_RATE:g}, got {rate[:40]}")
         out["LOCUST_SPAWN_RATE"] = f"{value:g}"
     run_time = raw.get("INPUT_RUN_TIME", "").strip()
     if run_time:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from perfgate.compare import BASELINE, Samples, load_samples
-from perfgate.errors import NoVerdict
+from perfgate.compare import BASELINE
+from perfgate.samples import Samples
 
 FILE = "timeline.png"
 
@@ -38,12 +38,12 @@ def series(samples: dict[tuple[str, str], Samples], window_s: float) -> list[Ser
     out = []
     for (label, entry), s in sorted(samples.items()):
         idx = np.minimum(((s.times - t0) // window_s).astype(int), n - 1)
-        p50, p95, rps = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
-        for w in range(n):
-            values = s.values[idx == w]
-            rps[w] = len(values) / window_s
-            if len(values):
-                p50[w], p95[w] = np.percentile(values, [50, 95])
+        order = np.argsort(idx, kind="stable")
+        bounds = np.searchsorted(idx[order], np.arange(n + 1))
+        p50, p95 = np.full(n, np.nan), np.full(n, np.nan)
+        rps = np.diff(bounds) / window_s
+        for w in np.flatnonzero(np.diff(bounds)):
+            p50[w], p95[w] = np.percentile(s.values[order[bounds[w] : bounds[w + 1]]], [50, 95])
         out.append(Series(label, entry, np.arange(n) * window_s, p50, p95, rps))
     return out
 
@@ -78,14 +78,10 @@ def draw(all_series: list[Series], path: Path, window_s: float) -> None:
     plt.close(fig)
 
 
-def write_timeline(raw: Path, out_dir: Path, window_s: float = 5.0) -> Path | None:
+def write_timeline(samples: dict[tuple[str, str], Samples], out_dir: Path, window_s: float = 5.0) -> Path | None:
     """timeline.png from the raw samples; None when there is nothing to draw."""
     path = out_dir / FILE
     path.unlink(missing_ok=True)  # never leave an earlier run's picture
-    try:
-        samples = load_samples(raw)
-    except NoVerdict:
-        return None  # the checker reports missing or broken samples where they matter
     drawn = series(samples, window_s)
     if not drawn:
         return None

@@ -14,9 +14,18 @@ from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict, fmt
 ICONS = {PASS: "✅ pass", FAIL: "❌ fail", ERROR: "⚠️ error", INCONCLUSIVE: "❔ inconclusive"}
 
 
+INCONCLUSIVE_PREFIX = "inconclusive, not a regression: "
+
+
 def junit(verdict: Verdict, stream: TextIO) -> None:
-    """One test case per rule; problems that blocked a verdict are errored cases."""
+    """One test case per rule; problems that blocked a verdict are errored cases.
+    Inconclusive is an error, not a skip: JUnit consumers show skips green
+    while the job is red."""
     cases = []
+    for error in verdict.config_errors:
+        case = TestCase(name="configuration", classname="perf-gate")
+        case.add_error_info(message=error, error_type="configuration")
+        cases.append(case)
     for r in verdict.results:
         case = TestCase(name=r.name, classname=f"perf-gate.{r.entry}", stdout=r.message)
         if r.status == FAIL:
@@ -24,7 +33,7 @@ def junit(verdict: Verdict, stream: TextIO) -> None:
         elif r.status == ERROR:
             case.add_error_info(message=r.message, error_type="no-verdict")
         elif r.status == INCONCLUSIVE:
-            case.add_skipped_info(message=r.message)
+            case.add_error_info(message=INCONCLUSIVE_PREFIX + r.message, error_type="inconclusive")
         cases.append(case)
     for problem in verdict.problems:
         case = TestCase(name="measurement", classname="perf-gate")
@@ -58,20 +67,24 @@ def _ms(value: float | None) -> str:
 
 def markdown_lines(verdict: Verdict) -> list[str]:
     lines = [f"## Perf gate: {ICONS[verdict.status]}", ""]
+    lines += [f"> **Configuration error:** {md_escape(e)}" for e in verdict.config_errors]
     lines += [f"> **No verdict:** {md_escape(p)}" for p in verdict.problems]
     lines += [f"> **Warning:** {md_escape(w)}" for w in verdict.warnings]
-    if verdict.problems or verdict.warnings:
+    if verdict.config_errors or verdict.problems or verdict.warnings:
         lines.append("")
     absolute = [r for r in verdict.results if r.baseline is None and r.interval is None]
-    compared = [r for r in verdict.results if r not in absolute]
+    compared = [r for r in verdict.results if r.baseline is not None or r.interval is not None]
     if absolute:
         lines += ["| entry | metric | measured | limit | result |", "| --- | --- | ---: | ---: | --- |"]
         for r in absolute:
-            limit = ("≥ " if r.metric.startswith("min_") else "≤ ") + fmt(r.metric, r.limit)
+            limit = _limit_cell(r)
             lines.append(
                 _row(md_escape(r.entry), md_escape(r.metric), _cell(r.metric, r.measured), limit, ICONS[r.status])
             )
         lines.append("")
+        if any(r.default for r in absolute):
+            lines += ["*(default)*: the failure guard, applied where the thresholds file sets no `failure_ratio`.", ""]
+        lines += [f"- {md_escape(r.message)}" for r in absolute if r.metric == "stall" and r.status != PASS]
     if compared:
         lines += [
             "| entry | metric | baseline | candidate | ratio | interval | tolerated | result |",
@@ -88,6 +101,13 @@ def markdown_lines(verdict: Verdict) -> list[str]:
     return lines
 
 
+def _limit_cell(r) -> str:
+    if r.metric == "stall":
+        return f"none ≥ {r.limit:g} s"
+    limit = ("≥ " if r.metric.startswith("min_") else "≤ ") + fmt(r.metric, r.limit)
+    return limit + (" *(default)*" if r.default else "")
+
+
 def markdown(verdict: Verdict, stream: TextIO) -> None:
     stream.write("\n".join(markdown_lines(verdict)) + "\n")
 
@@ -96,6 +116,7 @@ def verdict_json(verdict: Verdict, stream: TextIO) -> None:
     data = {
         "verdict": verdict.status,
         "exit_code": verdict.exit_code,
+        "configuration_errors": verdict.config_errors,
         "problems": verdict.problems,
         "warnings": verdict.warnings,
         "load_generator_overloaded": verdict.overloaded,
@@ -121,6 +142,8 @@ def annotations(verdict: Verdict, stream: TextIO) -> None:
             command("error", r.name, r.message)
         elif r.status == INCONCLUSIVE:
             command("warning", f"inconclusive {r.name}", r.message)
+    for e in verdict.config_errors:
+        command("error", "configuration error", e)
     for p in verdict.problems:
         command("error", "no verdict", p)
     for w in verdict.warnings:

@@ -1,13 +1,17 @@
 """Read what Locust wrote: `<prefix>_stats.csv` (by column name) and the
-load generator's run facts. Anything unreadable is NoVerdict, never a pass."""
+run's facts (`<prefix>_run_info.json`). Anything unreadable, or impossible
+for Locust to have written (negative counts, more failures than requests, an
+entry twice, an aggregate that is not the sum of the entries), is NoVerdict
+naming the file and line, never a pass."""
 
 import csv
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from perfgate.errors import NoVerdict
+from perfgate.samples import MAX_TIME, MIN_TIME
 from perfgate.thresholds import AGGREGATE, PERCENTILE_COLUMNS
 
 REQUIRED_COLUMNS = [
@@ -21,6 +25,7 @@ REQUIRED_COLUMNS = [
     *PERCENTILE_COLUMNS.values(),
 ]
 CANDIDATE = "[candidate] "
+TIME_KEYS = ["start_time", "spawning_complete_time", "stop_time"]
 
 
 @dataclass
@@ -46,11 +51,24 @@ class EntryStats:
 
 
 @dataclass
+class RunInfo:
+    """Facts about the run the locustfile recorded; times are Unix seconds."""
+
+    path: Path
+    cpu_warning: bool = False
+    max_cpu_percent: float = 0.0
+    start_time: float | None = None
+    spawning_complete_time: float | None = None
+    stop_time: float | None = None
+    unfinished_at_stop: int = 0
+
+
+@dataclass
 class RunResults:
     stats_csv: Path
     entries: dict[str, EntryStats]
     aggregate: EntryStats
-    run_info: dict = field(default_factory=dict)
+    run_info: RunInfo
 
 
 def _number(cell: str, where: str) -> float | None:
@@ -72,15 +90,26 @@ def parse_row(row: dict[str, str], where: str) -> EntryStats:
     count, failures, rps = num("Request Count"), num("Failure Count"), num("Requests/s")
     if count is None or failures is None or rps is None:
         raise NoVerdict(f"{where}: request count, failure count and requests/s must be numbers")
+    if count < 0 or failures < 0 or count != int(count) or failures != int(failures):
+        raise NoVerdict(f"{where}: counts must be whole numbers of at least 0, got {count:g} and {failures:g}")
+    if failures > count:
+        raise NoVerdict(f"{where}: {failures:g} failures of {count:g} requests is impossible")
+    times = {col: num(col) for col in ["Average Response Time", "Max Response Time", *PERCENTILE_COLUMNS.values()]}
+    negative = [col for col, value in times.items() if value is not None and value < 0]
+    if rps < 0 or negative:
+        raise NoVerdict(f"{where}: negative {', '.join(negative) or 'Requests/s'}")
+    percentiles = [times[col] for col in PERCENTILE_COLUMNS.values() if times[col] is not None]
+    if percentiles != sorted(percentiles):
+        raise NoVerdict(f"{where}: percentiles must not decrease from 50% to 100%")
     key = f"{row['Type']} {row['Name']}".strip() if row["Type"] else AGGREGATE
     return EntryStats(
         key=key,
         count=int(count),
         failures=int(failures),
-        avg_ms=num("Average Response Time"),
-        max_ms=num("Max Response Time"),
+        avg_ms=times["Average Response Time"],
+        max_ms=times["Max Response Time"],
         rps=rps,
-        percentiles={metric: num(col) for metric, col in PERCENTILE_COLUMNS.items()},
+        percentiles={metric: times[col] for metric, col in PERCENTILE_COLUMNS.items()},
     )
 
 
@@ -99,17 +128,23 @@ def load_stats(path: Path) -> tuple[dict[str, EntryStats], EntryStats]:
     if missing:
         raise NoVerdict(f"{path}: missing columns {missing}; expected Locust 2.x *_stats.csv")
     entries: dict[str, EntryStats] = {}
-    aggregate = None
+    lines: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
         if None in row or any(v is None for v in row.values()):
             raise NoVerdict(f"{path}:{line}: truncated row (expected {len(columns)} cells)")
         stats = parse_row(row, f"{path}:{line}")
-        if stats.key == AGGREGATE:
-            aggregate = stats
-        else:
-            entries[stats.key] = stats
+        if stats.key in entries:
+            raise NoVerdict(f"{path}:{line}: {stats.key!r} again (first on line {lines[stats.key]}); one row per entry")
+        entries[stats.key], lines[stats.key] = stats, line
+    aggregate = entries.pop(AGGREGATE, None)
     if aggregate is None:
         raise NoVerdict(f"{path}: no Aggregated row; the file looks truncated")
+    count, failures = sum(s.count for s in entries.values()), sum(s.failures for s in entries.values())
+    if (count, failures) != (aggregate.count, aggregate.failures):
+        raise NoVerdict(
+            f"{path}:{lines[AGGREGATE]}: the Aggregated row counts {aggregate.count} requests and "
+            f"{aggregate.failures} failures, the entries {count} and {failures}; the file is not one Locust wrote"
+        )
     return entries, aggregate
 
 
@@ -138,15 +173,47 @@ def candidate_view(entries: dict[str, EntryStats], aggregate: EntryStats) -> tup
     return mine, total
 
 
+def _info_number(data: dict, key: str, path: Path, low: float, high: float) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise NoVerdict(f"{path}: {key} must be a number from {low:g} to {high:g}, got {str(value)[:40]!r}")
+    return float(value)
+
+
+def load_run_info(path: Path) -> RunInfo:
+    """Missing is allowed (plain Locust output); present means it must make sense."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return RunInfo(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NoVerdict(f"{path}: unreadable: {exc}") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise NoVerdict(f"{path}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise NoVerdict(f"{path}: expected a JSON object, got {type(data).__name__}")
+    if not isinstance(data.get("cpu_warning", False), bool):
+        raise NoVerdict(f"{path}: cpu_warning must be true or false")
+    times = {key: _info_number(data, key, path, MIN_TIME, MAX_TIME) for key in TIME_KEYS}
+    given = [times[key] for key in TIME_KEYS if times[key] is not None]
+    if given != sorted(given):
+        raise NoVerdict(f"{path}: {', '.join(TIME_KEYS)} must not go back in time")
+    return RunInfo(
+        path,
+        cpu_warning=data.get("cpu_warning", False),
+        max_cpu_percent=_info_number(data, "max_cpu_percent", path, 0, 100_000) or 0.0,
+        unfinished_at_stop=int(_info_number(data, "unfinished_at_stop", path, 0, 1e12) or 0),
+        **times,
+    )
+
+
 def load(prefix: Path) -> RunResults:
     """`prefix` is what was given to Locust's --csv (e.g. results/locust)."""
     stats_csv = Path(f"{prefix}_stats.csv")
     entries, aggregate = candidate_view(*load_stats(stats_csv))
-    info_path = Path(f"{prefix}_run_info.json")
-    run_info = {}
-    if info_path.exists():
-        try:
-            run_info = json.loads(info_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise NoVerdict(f"{info_path}: unreadable: {exc}") from None
+    run_info = load_run_info(Path(f"{prefix}_run_info.json"))
     return RunResults(stats_csv=stats_csv, entries=entries, aggregate=aggregate, run_info=run_info)

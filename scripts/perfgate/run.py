@@ -3,24 +3,35 @@
 Brings the backend up (embedded by default, or docker compose, or --host),
 waits for /health, runs Locust headless with CSV and HTML output, judges the
 results against thresholds.json, always tears the backend down, and exits
-with the verdict: 0 pass, 1 fail, 2 usage error, 3 no verdict.
+with the verdict: 0 pass, 1 fail, 2 usage error, 3 no verdict. Whatever the
+exit code, junit.xml, summary.md and verdict.json say why.
 """
 
 import argparse
+import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
+import urllib.parse
 from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
-from perfgate import backends, calibrate, check_cli, thresholds
-from perfgate.errors import EXIT_USAGE, ConfigError, GateError, NoVerdict
+from perfgate import backends, calibrate, check_cli, crash, inputs, plots, reporters, samples, thresholds
+from perfgate.check import Verdict
+from perfgate.errors import ConfigError, NoVerdict
 from perfgate.worktree import baseline_worktree
 
 PREFIX = "locust"
+# Everything a run writes: cleared first, so the folder holds only this run's reports.
+RUN_FILES = [*reporters.FILE_REPORTERS, "report.html", plots.FILE, crash.FILE, *calibrate.FILES]
+RUN_GLOBS = [f"{PREFIX}_*", "backend-*.log"]
+MAX_DIGITS = 9
 
 
 def env_pair(text: str) -> tuple[str, str]:
@@ -31,36 +42,67 @@ def env_pair(text: str) -> tuple[str, str]:
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not re.fullmatch(f"[0-9]{{1,{MAX_DIGITS}}}", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {10**MAX_DIGITS - 1}, got {text[:40]!r}")
+    value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
     return value
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text[:40]!r}")
+    return value
+
+
+def run_time(text: str) -> str:
+    """Locust's forms (90, 90s, 2m, 1h30m), at least a second: Locust takes 0 as 'no limit'."""
+    try:
+        seconds = inputs.run_time_seconds(text)
+    except inputs.InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("run-time: ")) from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1s (Locust takes 0 as 'run forever'), got {text!r}")
+    return f"{seconds}s"
+
+
+def url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text.strip())
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad port in {text[:80]!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected a URL like http://localhost:8000, got {text[:80]!r}")
+    return text.strip().rstrip("/")
 
 
 def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     """Options; --backend and --compare-to also read PERF_GATE_BACKEND and
     PERF_GATE_COMPARE_TO, so a workflow sets them without shell logic."""
     env = {} if env is None else env
-    p = argparse.ArgumentParser(
-        prog="perf-gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = check_cli.Parser(prog="perf-gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--backend",
         choices=["embedded", "compose"],
         default=env.get("PERF_GATE_BACKEND") or "embedded",
         help="how to bring the backend up (default: embedded, no Docker)",
     )
-    p.add_argument("--host", help="load an already running backend at this URL instead")
+    p.add_argument("--host", type=url, help="load an already running backend at this URL instead")
     p.add_argument("--users", "-u", type=positive_int, help="Locust users (default: locust.conf)")
-    p.add_argument("--spawn-rate", "-r", type=float, help="users started per second (default: locust.conf)")
-    p.add_argument("--run-time", "-t", help="e.g. 30s, 2m (default: locust.conf)")
+    p.add_argument("--spawn-rate", "-r", type=positive_number, help="users started per second (default: locust.conf)")
+    p.add_argument("--run-time", "-t", type=run_time, help="e.g. 30s, 2m (default: locust.conf)")
     p.add_argument("--results", type=Path, default=Path("results"), help="folder for every report (default: results)")
     p.add_argument("--thresholds", type=Path, default=Path("thresholds.json"))
     p.add_argument("--locustfile", default="locustfile.py")
-    p.add_argument("--health-timeout", type=float, default=60.0, help="seconds to wait for /health (default: 60)")
+    p.add_argument(
+        "--health-timeout", type=positive_number, default=60.0, help="seconds to wait for /health (default: 60)"
+    )
     p.add_argument("--workers", type=positive_int, default=1, help="request-processor processes (embedded)")
     p.add_argument(
         "--backend-env",
@@ -93,6 +135,39 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="A/A: load this commit against itself and report the noise and the smallest detectable slowdown",
     )
     return p
+
+
+def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Namespace:
+    args = build_parser(env).parse_args(argv)
+    if args.calibrate:
+        args.compare_to = args.compare_to or "HEAD"
+    if args.backend not in ("embedded", "compose"):
+        raise ConfigError(f"PERF_GATE_BACKEND: expected embedded or compose, got {args.backend!r}")
+    if args.compare_to and args.host:
+        raise ConfigError("--compare-to starts both backends itself; it cannot be used with --host")
+    return args
+
+
+def results_dir(argv: list[str] | None) -> Path:
+    """Where reports go, read leniently: a run whose other options are bad is reported there too."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--results", type=Path, default=Path("results"))
+    return p.parse_known_args(argv)[0].results
+
+
+def prepare_results(folder: Path) -> None:
+    """A folder that can be written, holding nothing from an earlier run."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--results {folder}: is a file; expected a folder for the reports")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ConfigError(f"--results {folder}: cannot write there: {exc.strerror or exc}") from None
+    stale = [folder / name for name in RUN_FILES] + [p for pattern in RUN_GLOBS for p in folder.glob(pattern)]
+    for path in stale:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
 
 
 def say(stream: TextIO, text: str) -> None:
@@ -133,6 +208,16 @@ def locust_command(args: argparse.Namespace, host: str, exclude_ramp_up: bool, c
     return cmd
 
 
+def preflight(cmd: list[str], env: Mapping[str, str]) -> dict:
+    """Locust's verdict on the options and the locustfile, before anything starts."""
+    check = [sys.executable, "-m", "perfgate.locust_options", *cmd[3:]]
+    proc = subprocess.run(check, env=dict(env), capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        raise ConfigError(f"Locust refuses the run: {lines[-1] if lines else f'exit {proc.returncode}'}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def start(
     args: argparse.Namespace, stack: ExitStack, source: Path, name: str, env: Mapping[str, str]
 ) -> backends.Backend:
@@ -147,15 +232,13 @@ def start(
 
 def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     limits = thresholds.load(args.thresholds)  # a bad file fails before anything starts
-    args.results.mkdir(parents=True, exist_ok=True)
-    for old in args.results.glob(f"{PREFIX}_*"):
-        old.unlink()
     cwd = Path.cwd()
+    # The same options as the real run, with a placeholder host: checked before any backend starts.
+    planned = preflight(locust_command(args, "http://localhost", limits.exclude_ramp_up), env)
+    say(err, f"Locust: {planned['users']} users, {planned['spawn_rate']:g}/s, {planned['run_time_s']} s")
     candidate_env = {**env, **dict(args.backend_env)}
     with ExitStack() as stack:
         if args.compare_to:
-            if args.host:
-                raise ConfigError("--compare-to starts both backends itself; it cannot be used with --host")
             say(err, f"preparing baseline {args.compare_to} in a worktree")
             base_src = stack.enter_context(baseline_worktree(cwd, args.compare_to, args.results / "baseline-src"))
             say(err, f"starting baseline ({args.compare_to}) and candidate (this checkout) backends")
@@ -185,11 +268,13 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
     )
     code = check_cli.run_check(check_args, env, out, err)
     if args.calibrate:
-        noise = calibrate.calibrate(args.results / f"{PREFIX}_raw.csv", limits)
-        calibrate.write(noise, args.results)
-        calibrate.markdown(noise, out)
-    reports = f"junit.xml, summary.md, verdict.json, report.html, timeline.png, {PREFIX}_*.csv"
-    say(err, f"reports in {args.results}/: {reports}")
+        try:
+            noise = calibrate.calibrate(samples.load(args.results / f"{PREFIX}_raw.csv"), limits)
+            calibrate.write(noise, args.results)
+            calibrate.markdown(noise, out)
+        except (NoVerdict, OSError) as exc:
+            err.write(f"Error: calibration not written: {exc}\n")
+    say(err, f"reports in {args.results}/: junit.xml, summary.md, verdict.json, report.html, timeline.png")
     return code
 
 
@@ -198,23 +283,19 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser(os.environ)
-    args = parser.parse_args(argv)
-    if args.calibrate:
-        args.compare_to = args.compare_to or "HEAD"
-    if args.backend not in ("embedded", "compose"):
-        parser.error(f"PERF_GATE_BACKEND: expected embedded or compose, got {args.backend!r}")
+    env, out, err = os.environ, sys.stdout, sys.stderr
+    folder = results_dir(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return gate(args, os.environ, sys.stdout, sys.stderr)
-    except GateError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        if exc.exit_code != EXIT_USAGE:
-            check_cli.report(check_cli.Verdict(problems=[str(exc)]), args.results, os.environ, sys.stdout)
-        return exc.exit_code
+        args = parse_args(argv, env)
+        folder = args.results
+        prepare_results(folder)
+        return gate(args, env, out, err)
     except KeyboardInterrupt:
-        sys.stderr.write("Error: interrupted; backend torn down, no verdict\n")
-        return 3
+        verdict = Verdict(problems=["interrupted; backend torn down, no verdict"])
+    except Exception as exc:  # noqa: BLE001 - every outcome is reported, never a traceback
+        verdict = check_cli.verdict_for(exc, folder)
+    return check_cli.finish(verdict, folder, env, out, err)
 
 
 if __name__ == "__main__":

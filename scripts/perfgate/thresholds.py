@@ -1,10 +1,14 @@
 """Load `thresholds.json`, validated against its JSON Schema, into plain data.
 
 Every problem is a ConfigError naming the file, the JSON path and what was
-expected: a gate with a broken configuration must say so, not pass.
+expected: a gate with a broken configuration must say so, not pass. Numbers
+that cannot be limits (NaN, Infinity, 1e400, thousand-digit integers) and
+duplicate keys (the second silently replacing the first) are refused before
+the schema sees the data.
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -32,11 +36,17 @@ MIN_METRICS = {"min_rps", "min_requests"}
 METRICS = [*PERCENTILE_COLUMNS, "avg_ms", "max_ms", "failure_ratio", *sorted(MIN_METRICS)]
 
 
+DEFAULT_FAILURE_RATIO = 0.01  # k6's customary `http_req_failed: rate<0.01`
+MAX_INT_DIGITS = 18  # every sensible limit fits; Python refuses int() of 4,300+ digits anyway
+MAX_MESSAGES = 5
+
+
 @dataclass(frozen=True)
 class Limit:
     entry: str  # "POST /requests", or "Aggregated"
     metric: str
     value: float
+    default: bool = False  # applied because the file set none (the failure guard)
 
     @property
     def is_minimum(self) -> bool:
@@ -50,6 +60,12 @@ class RegressionRule:
     tolerance: float  # 0.10: up to 10% slower is tolerated
 
 
+@dataclass(frozen=True)
+class StallRule:
+    min_duration_s: float = 5.0
+    rate_below: float = 0.1
+
+
 @dataclass
 class Thresholds:
     path: Path
@@ -58,6 +74,7 @@ class Thresholds:
     regressions: list[RegressionRule] = field(default_factory=list)
     window_s: float = 5.0
     confidence: float = 0.95
+    stall: StallRule | None = field(default_factory=StallRule)
 
     @property
     def entries(self) -> list[str]:
@@ -94,21 +111,30 @@ def _explain(error: jsonschema.ValidationError) -> str:
             f"{where}: entry name {error.instance!r} must be 'TYPE name' as Locust names it "
             "(e.g. 'POST /requests', 'ASYNC submit-to-complete')"
         )
-    return f"{where}: {error.message}"
+    shown = repr(error.instance)
+    message = error.message.replace(shown, _short(shown, 60)) if len(shown) > 60 else error.message
+    return f"{where}: {_short(message)}"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse(data: Any, path: Path) -> Thresholds:
     validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    try:
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    except RecursionError:
+        raise ConfigError(f"{path}: $: nested too deeply; expected the thresholds object") from None
     if errors:
-        raise ConfigError(f"{path}: " + "; ".join(_explain(e) for e in errors[:5]))
-    limits = [
-        Limit(entry, metric, float(value))
-        for entry, rules in data["entries"].items()
-        for metric, value in rules.items()
-    ]
-    limits += [Limit(AGGREGATE, metric, float(value)) for metric, value in data.get("aggregate", {}).items()]
-    if not limits:
+        raise ConfigError(f"{path}: " + "; ".join(_explain(e) for e in errors[:MAX_MESSAGES]))
+    guard = float(data.get("default_failure_ratio", DEFAULT_FAILURE_RATIO))
+    limits = []
+    for entry, rules in [*data["entries"].items(), (AGGREGATE, data.get("aggregate", {}))]:
+        limits += [Limit(entry, metric, float(value)) for metric, value in rules.items()]
+        if "failure_ratio" not in rules:
+            limits.append(Limit(entry, "failure_ratio", guard, default=True))
+    if not any(not lim.default for lim in limits):
         raise ConfigError(f"{path}: $.entries: no limits at all; a gate that checks nothing cannot pass")
     reg = data.get("regression", {})
     regressions = [
@@ -116,6 +142,7 @@ def parse(data: Any, path: Path) -> Thresholds:
         for entry, rules in reg.get("entries", {}).items()
         for key, tol in rules.items()
     ]
+    stall = data.get("stall", {})
     return Thresholds(
         path=path,
         limits=limits,
@@ -123,7 +150,70 @@ def parse(data: Any, path: Path) -> Thresholds:
         regressions=regressions,
         window_s=float(reg.get("window_s", 5.0)),
         confidence=float(reg.get("confidence", 0.95)),
+        stall=None if stall is False else StallRule(**{k: float(v) for k, v in stall.items()}),
     )
+
+
+@dataclass(frozen=True)
+class _BadNumber:
+    text: str
+
+
+class _Object(dict):
+    """A JSON object that remembers the keys it saw twice."""
+
+    duplicates: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object()
+    obj.duplicates = []
+    for key, value in pairs:
+        if key in obj:
+            obj.duplicates.append(key)
+        obj[key] = value
+    return obj
+
+
+def _float(text: str) -> float | _BadNumber:
+    value = float(text)
+    return value if math.isfinite(value) else _BadNumber(text)
+
+
+def _int(text: str) -> int | _BadNumber:
+    return int(text) if len(text.lstrip("-")) <= MAX_INT_DIGITS else _BadNumber(text)
+
+
+def _strict_problems(data: Any) -> list[str]:
+    """Non-finite or oversized numbers and duplicate keys, with their JSON paths.
+    Iterative: the depth json accepted must not overflow the stack here."""
+    problems, stack = [], [(data, ())]
+    while stack and len(problems) < MAX_MESSAGES:
+        value, where = stack.pop()
+        if isinstance(value, _BadNumber):
+            problems.append(f"{json_path(where)}: {_short(value.text, 40)} is not a finite number of sensible size")
+        elif isinstance(value, dict):
+            for key in getattr(value, "duplicates", []):
+                problems.append(f"{json_path(where)}: duplicate key {key!r}; each key may appear once")
+            stack += [(v, (*where, k)) for k, v in reversed(value.items())]
+        elif isinstance(value, list):
+            stack += [(v, (*where, i)) for i, v in reversed(list(enumerate(value)))]
+    return problems
+
+
+def loads(text: str, path: Path) -> Any:
+    try:
+        data = json.loads(
+            text, object_pairs_hook=_object, parse_float=_float, parse_int=_int, parse_constant=_BadNumber
+        )
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a thresholds file; expected a JSON object") from None
+    problems = _strict_problems(data)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return data
 
 
 def load(path: Path) -> Thresholds:
@@ -133,8 +223,4 @@ def load(path: Path) -> Thresholds:
         raise ConfigError(f"{path}: cannot read thresholds file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; expected a JSON object") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    return parse(data, path)
+    return parse(loads(text, path), path)
