@@ -68,11 +68,11 @@ def find_stalls(
 
 
 def describe(entry: str, rate: float, stall: Stall, run_start: float, rule: StallRule) -> str:
-    what = (
-        "no successful requests"
-        if stall.seen == 0
-        else f"{stall.seen} successful requests, below {rule.rate_below:.0%} of its average"
-    )
+    if stall.seen == 0:
+        what = "no successful request"
+    else:
+        plural = "s" if stall.seen > 1 else ""
+        what = f"{stall.seen} successful request{plural}, below {rule.rate_below:.0%} of its rate,"
     return (
         f"stall of {entry}: {what} from {stall.start - run_start:.1f} s to {stall.end - run_start:.1f} s "
         f"of the run ({stall.duration:.1f} s; {rate:.1f}/s on average while every user ran)"
