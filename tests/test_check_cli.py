@@ -13,12 +13,13 @@ from perfgate import check_cli
 from tests.conftest import FIXTURES, ROOT
 
 
-def run_cli(case: str, tmp_path, env=None, extra=(), thresholds=ROOT / "thresholds.json"):
-    results = tmp_path / "results"
-    if (FIXTURES / case).exists():
-        shutil.copytree(FIXTURES / case, results)
-    else:
-        results.mkdir()
+def run_cli(case: str, tmp_path, env=None, extra=(), thresholds=ROOT / "thresholds.json", results=None):
+    if results is None:
+        results = tmp_path / "results"
+        if (FIXTURES / case).exists():
+            shutil.copytree(FIXTURES / case, results)
+        else:
+            results.mkdir()
     args = check_cli.build_parser().parse_args(["--results", str(results), "--thresholds", str(thresholds), *extra])
     out, err = io.StringIO(), io.StringIO()
     code = check_cli.run_check(args, env or {}, out, err)
@@ -99,3 +100,90 @@ def test_installed_command_runs(tmp_path):
     )
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
+
+
+def _edit_stats(results, old: str, new: str) -> None:
+    path = results / "locust_stats.csv"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _duplicate_post_row(results) -> None:
+    path = results / "locust_stats.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    failing = lines[1].replace(",1030,0,", ",1030,1030,")  # a failing POST row first, the clean one after it
+    path.write_text(lines[0] + failing + "".join(lines[1:]))
+
+
+def _append_raw(results, line: str) -> None:
+    with (results / "locust_raw.csv").open("a") as f:
+        f.write(line + "\n")
+
+
+def _write(name: str, data: bytes):
+    return lambda results: (results / name).write_bytes(data)
+
+
+POST = "POST,/requests,1030,0,"
+BROKEN_STATS = {
+    "negative failure count": (lambda r: _edit_stats(r, POST, "POST,/requests,1030,-5,"), ":2: counts must be"),
+    "more failures than requests": (lambda r: _edit_stats(r, POST, "POST,/requests,1030,2000,"), ":2: 2000 failures"),
+    "a duplicated entry row": (_duplicate_post_row, ":3: 'POST /requests' again (first on line 2)"),
+    "aggregate not the sum": (lambda r: _edit_stats(r, ",Aggregated,6895,", ",Aggregated,9999,"), ":5: the Aggregated"),
+    "infinite average": (lambda r: _edit_stats(r, "5.155033655935941", "inf"), ":3, column 'Average Response Time'"),
+    "decreasing percentiles": (lambda r: _edit_stats(r, ",6,7,8,9,12,17,", ",6,7,8,9,12,1,"), ":2: percentiles"),
+}
+BROKEN_EVIDENCE = {
+    "run info a list": (_write("locust_run_info.json", b"[1, 2]"), "expected a JSON object, got list"),
+    "run info a number": (_write("locust_run_info.json", b"42"), "expected a JSON object, got int"),
+    "run info garbage": (_write("locust_run_info.json", b"\x00\xff"), "locust_run_info.json: unreadable"),
+    "run info time inf": (_write("locust_run_info.json", b'{"start_time": 1e999}'), "start_time must be a number"),
+    "raw samples binary": (_write("locust_raw.csv", b"\x89PNG\r\n\x1a\n\x00\xff"), "locust_raw.csv:1: not UTF-8"),
+    "raw samples time inf": (lambda r: _append_raw(r, "inf,POST,/requests,5.0,1"), "time 'inf' is not a Unix time"),
+    "raw samples time 0": (lambda r: _append_raw(r, "0,POST,/requests,5.0,1"), "time '0' is not a Unix time"),
+    "raw samples negative time": (lambda r: _append_raw(r, "1800000005,POST,/requests,-3,1"), "response_time_ms '-3'"),
+    "raw samples NUL": (lambda r: _append_raw(r, "1800000005,PO\x00ST,/requests,3,1"), "NUL character"),
+    "raw samples years apart": (lambda r: _append_raw(r, "9000000000,POST,/requests,3,1"), "more than one run's"),
+}
+
+
+@pytest.mark.parametrize(
+    "fixture, case, breaks, where",
+    [("healthy", case, *b) for case, b in BROKEN_STATS.items()]
+    + [(fixture, case, *b) for fixture in ("healthy", "compare") for case, b in BROKEN_EVIDENCE.items()],
+)
+def test_impossible_or_broken_results_are_no_verdict_naming_the_file(fixture, case, breaks, where, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(FIXTURES / fixture, results)
+    breaks(results)
+    extra = ["--compare"] if fixture == "compare" else []
+    code, out, err, _ = run_cli("", tmp_path, extra=extra, results=results)
+    assert code == 3, out + err
+    assert where in err and "Traceback" not in out + err
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["verdict"] == "error" and verdict["exit_code"] == 3
+    assert ET.parse(results / "junit.xml").getroot().find(".//testcase/error") is not None
+
+
+def test_an_unexpected_crash_is_exit_3_with_the_traceback_saved(tmp_path, monkeypatch):
+    def explode(*args, **kw):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(check_cli, "check", explode)
+    code, out, err, results = run_cli("healthy", tmp_path)
+    assert code == 3
+    assert "internal error, no verdict: ZeroDivisionError: division by zero" in err
+    assert "Traceback" not in out + err
+    assert "ZeroDivisionError" in (results / "perf-gate-traceback.txt").read_text()
+    assert json.loads((results / "verdict.json").read_text())["exit_code"] == 3
+
+
+def test_usage_error_of_the_checker_is_reported_too(tmp_path, monkeypatch, capsys):
+    output = tmp_path / "out"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.chdir(tmp_path)
+    assert check_cli.main(["--no-such-flag"]) == 2
+    assert "verdict=error\n" in output.read_text()
+    assert (tmp_path / "results" / "junit.xml").exists()
+    assert "Traceback" not in capsys.readouterr().err

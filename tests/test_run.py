@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -81,3 +82,73 @@ def test_bad_backend_from_environment(tmp_path):
         env={**os.environ, "PERF_GATE_BACKEND": "k8s"},
     )
     assert proc.returncode == 2 and "PERF_GATE_BACKEND: expected embedded or compose" in proc.stderr
+
+
+BAD_LOCUSTFILE = "x = (\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--host", "not a url"], "argument --host: expected a URL like http://localhost:8000, got 'not a url'"),
+        (["--host", "http://h:99999"], "bad port"),
+        (["--run-time", "0"], "expected at least 1s (Locust takes 0 as 'run forever')"),
+        (["--run-time", "abc"], "expected a duration like 30s, 2m or 1h30m, got 'abc'"),
+        (["--run-time", "9" * 5000], "expected a duration like 30s"),
+        (["--spawn-rate", "-1"], "expected a finite number above 0, got '-1'"),
+        (["--spawn-rate", "0"], "expected a finite number above 0, got '0'"),
+        (["--spawn-rate", "nan"], "expected a finite number above 0, got 'nan'"),
+        (["--users", "1" * 5000], "expected a whole number from 1 to 999999999"),
+        (["--health-timeout", "inf"], "expected a finite number above 0"),
+        (["--locustfile", "no-such-locustfile.py"], "Locust refuses the run: Could not find 'no-such-locustfile.py'"),
+        (["--locustfile", "{bad}"], "Locust refuses the run: locustfile: {bad}:1: SyntaxError: '(' was never closed"),
+        (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    ],
+)
+def test_bad_input_is_exit_2_before_anything_starts_and_is_reported(tmp_path, args, message):
+    bad = tmp_path / "bad_locustfile.py"
+    bad.write_text(BAD_LOCUSTFILE)
+    args = [a.replace("{bad}", str(bad)) for a in args]
+    message = message.replace("{bad}", str(bad))
+    output = tmp_path / "github_output"
+    results = tmp_path / "r"
+    (results).mkdir()
+    (results / "report.html").write_text("an earlier run's report")
+    proc = subprocess.run(
+        [sys.executable, "-m", "perfgate.run", "--results", str(results), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    assert "starting backend" not in proc.stderr
+    error = ET.parse(results / "junit.xml").getroot().find(".//testcase/error")
+    assert error.get("type") == "configuration" and message in error.get("message")
+    assert json.loads((results / "verdict.json").read_text())["exit_code"] == 2
+    assert "verdict=error\n" in output.read_text()
+    assert "Configuration error" in (tmp_path / "summary").read_text()
+    assert "::error title=perf gate - configuration error::" in proc.stdout
+    if "--no-such-option" not in args:
+        assert not (results / "report.html").exists()  # nothing of an earlier run is left to mislead
+
+
+@pytest.mark.parametrize("make", ["file", "under-a-file"])
+def test_results_that_cannot_be_a_folder_is_exit_2_without_traceback(tmp_path, make):
+    target = tmp_path / "taken"
+    target.write_text("a file")
+    results = target if make == "file" else target / "results"
+    output = tmp_path / "github_output"
+    proc = subprocess.run(
+        [sys.executable, "-m", "perfgate.run", "--results", str(results)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "GITHUB_OUTPUT": str(output)},
+    )
+    assert proc.returncode == 2
+    assert f"Error: --results {results}:" in proc.stderr and "Traceback" not in proc.stderr
+    assert "verdict=error\n" in output.read_text()  # still visible on GitHub

@@ -287,9 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = results_dir(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        prepare_results(folder)  # first: even a usage error must not leave an earlier run's reports beside its own
         args = parse_args(argv, env)
-        folder = args.results
-        prepare_results(folder)
         return gate(args, env, out, err)
     except KeyboardInterrupt:
         verdict = Verdict(problems=["interrupted; backend torn down, no verdict"])

@@ -78,6 +78,8 @@ def _sample(row: list[str], where: str) -> tuple[float, str, str, float, bool]:
         raise NoVerdict(f"{where}: ok must be 0 or 1, got {ok_cell!r}")
     if not kind or not name:
         raise NoVerdict(f"{where}: empty type or name")
+    if "\0" in kind or "\0" in name:
+        raise NoVerdict(f"{where}: NUL character in the type or name")
     return t, kind, name, value, ok_cell == "1"
 
 
