@@ -1,9 +1,15 @@
+import csv
 import io
 import json
+import shutil
 import xml.etree.ElementTree as ET
 
-from perfgate import reporters
+import junitparser
+import numpy as np
+
+from perfgate import check_cli, reporters
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
+from tests.conftest import FIXTURES
 
 
 def verdict() -> Verdict:
@@ -83,3 +89,59 @@ def test_write_all(tmp_path):
     written = reporters.write_all(Verdict(problems=["x"]), tmp_path / "out")
     assert sorted(p.name for p in written) == ["junit.xml", "summary.md", "verdict.json"]
     assert json.loads((tmp_path / "out" / "verdict.json").read_text())["verdict"] == ERROR
+
+
+def write_side_by_side(results, scale: float, seed: int = 5) -> None:
+    """60 s of POSTs on both sides, the candidate `scale` times slower, with run info."""
+    rng = np.random.default_rng(seed)
+    t0 = 1_800_000_000.0
+    with (results / "locust_raw.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time", "type", "name", "response_time_ms", "ok"])
+        for label, factor in (("baseline", 1.0), ("candidate", scale)):
+            for t in np.sort(rng.uniform(t0, t0 + 60, 3000)):
+                w.writerow(
+                    [f"{t:.4f}", "POST", f"[{label}] /requests", f"{20 * factor * rng.lognormal(0, 0.5):.3f}", 1]
+                )
+    info = {"start_time": t0, "spawning_complete_time": t0, "stop_time": t0 + 60}
+    (results / "locust_run_info.json").write_text(json.dumps(info))
+
+
+def test_an_inconclusive_comparison_is_not_passed_for_a_real_junit_parser(tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(FIXTURES / "compare", results)
+    write_side_by_side(results, scale=1.10)
+    thresholds = tmp_path / "t.json"
+    thresholds.write_text(
+        json.dumps(
+            {
+                "entries": {"POST /requests": {"p95_ms": 1000}},
+                "regression": {"entries": {"POST /requests": {"p50": 0.10}}},
+                "default_failure_ratio": 1,
+            }
+        )
+    )
+    args = check_cli.build_parser().parse_args(
+        ["--results", str(results), "--thresholds", str(thresholds), "--compare"]
+    )
+    assert check_cli.run_check(args, {}, io.StringIO(), io.StringIO()) == 3
+    assert json.loads((results / "verdict.json").read_text())["verdict"] == "inconclusive"
+    xml = junitparser.JUnitXml.fromfile(str(results / "junit.xml"))
+    cases = {case.name: case for suite in xml for case in suite}
+    inconclusive = cases["p50 regression of POST /requests"]
+    assert not inconclusive.is_passed and not inconclusive.is_skipped
+    [result] = inconclusive.result
+    assert isinstance(result, junitparser.Error) and result.message.startswith("inconclusive, not a regression: ")
+    assert cases["p95 of POST /requests"].is_passed
+    suite = next(iter(xml))
+    assert suite.errors >= 1 and suite.skipped == 0
+
+
+def test_a_configuration_error_is_an_error_case_naming_the_place(tmp_path):
+    stream = io.StringIO()
+    reporters.junit(Verdict(config_errors=['t.json: $.entries["GET /x"].p95_ms: NaN is not a finite number']), stream)
+    path = tmp_path / "junit.xml"
+    path.write_text(stream.getvalue())
+    [case] = [case for suite in junitparser.JUnitXml.fromfile(str(path)) for case in suite]
+    assert case.name == "configuration" and not case.is_passed
+    assert case.result[0].message == 't.json: $.entries["GET /x"].p95_ms: NaN is not a finite number'

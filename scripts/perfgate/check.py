@@ -2,6 +2,7 @@
 the reporters' job, exit codes the CLI's."""
 
 import difflib
+import functools
 from dataclasses import dataclass, field
 
 from perfgate.errors import EXIT_FAIL, EXIT_NO_VERDICT, EXIT_PASS, EXIT_USAGE, ConfigError
@@ -24,6 +25,7 @@ def fmt(metric: str, value: float) -> str:
     return f"{value:g}"
 
 
+@functools.cache
 def metric_label(metric: str) -> str:
     if metric.endswith("_regression"):
         return f"{metric.removesuffix('_regression')} regression"
@@ -66,11 +68,12 @@ class Verdict:
         either way); then anything that blocked a verdict."""
         if self.config_errors or self.overloaded and self.fail_on_overload:
             return ERROR
-        if any(r.status == FAIL for r in self.results):
+        statuses = {r.status for r in self.results}
+        if FAIL in statuses:
             return FAIL
-        if self.problems or not self.results or any(r.status == ERROR for r in self.results):
+        if self.problems or not self.results or ERROR in statuses:
             return ERROR
-        if any(r.status == INCONCLUSIVE for r in self.results):
+        if INCONCLUSIVE in statuses:
             return INCONCLUSIVE
         return PASS
 

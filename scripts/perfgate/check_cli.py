@@ -68,13 +68,13 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
 
 def report(verdict: Verdict, out_dir: Path, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> None:
     """Every format, each on its own: one that cannot be written does not stop the others."""
+    summary = io.StringIO()
+    reporters.markdown(verdict, summary)
     try:
-        reporters.write_all(verdict, out_dir)
+        reporters.write_all(verdict, out_dir, rendered={"summary.md": summary.getvalue()})
     except OSError as exc:
         stderr.write(f"Error: cannot write reports to {out_dir}: {exc.strerror or exc}\n")
     reporters.annotations(verdict, stdout)
-    summary = io.StringIO()
-    reporters.markdown(verdict, summary)
     stdout.write(summary.getvalue())
     gh = GitHub.from_env(env)
     try:

@@ -3,7 +3,6 @@ or file given to it. Names coming from results are escaped for their format."""
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
@@ -15,6 +14,8 @@ ICONS = {PASS: "✅ pass", FAIL: "❌ fail", ERROR: "⚠️ error", INCONCLUSIVE
 
 
 INCONCLUSIVE_PREFIX = "inconclusive, not a regression: "
+PRETTY_MAX = 1000  # reports with more rules than this are written compact
+MAX_ROWS = 500  # rules in the Markdown summary
 
 
 def junit(verdict: Verdict, stream: TextIO) -> None:
@@ -26,8 +27,11 @@ def junit(verdict: Verdict, stream: TextIO) -> None:
         case = TestCase(name="configuration", classname="perf-gate")
         case.add_error_info(message=error, error_type="configuration")
         cases.append(case)
+    small = len(verdict.results) <= PRETTY_MAX
     for r in verdict.results:
-        case = TestCase(name=r.name, classname=f"perf-gate.{r.entry}", stdout=r.message)
+        # a passed rule's message repeats its name and numbers: kept in small reports only
+        stdout = r.message if small or r.status != PASS else None
+        case = TestCase(name=r.name, classname=f"perf-gate.{r.entry}", stdout=stdout)
         if r.status == FAIL:
             case.add_failure_info(message=r.message, failure_type="threshold")
         elif r.status == ERROR:
@@ -43,7 +47,8 @@ def junit(verdict: Verdict, stream: TextIO) -> None:
         case = TestCase(name="load generator", classname="perf-gate")
         case.add_error_info(message="; ".join(verdict.warnings), error_type="overloaded")
         cases.append(case)
-    stream.write(to_xml_report_string([TestSuite("perf-gate", cases)]))
+    # junit-xml pretty-prints by parsing its own output again: seconds for tens of thousands of cases
+    stream.write(to_xml_report_string([TestSuite("perf-gate", cases)], prettyprint=len(cases) <= PRETTY_MAX))
 
 
 def md_escape(text: str) -> str:
@@ -72,8 +77,15 @@ def markdown_lines(verdict: Verdict) -> list[str]:
     lines += [f"> **Warning:** {md_escape(w)}" for w in verdict.warnings]
     if verdict.config_errors or verdict.problems or verdict.warnings:
         lines.append("")
-    absolute = [r for r in verdict.results if r.baseline is None and r.interval is None]
-    compared = [r for r in verdict.results if r.baseline is not None or r.interval is not None]
+    shown, hidden = _within_limit(verdict.results)
+    absolute = [r for r in shown if r.baseline is None and r.interval is None]
+    compared = [r for r in shown if r.baseline is not None or r.interval is not None]
+    if hidden:
+        lines += [
+            f"{len(shown)} of {len(verdict.results)} rules shown, every one that did not pass among them; "
+            "all are in `verdict.json` and `junit.xml`.",
+            "",
+        ]
     if absolute:
         lines += ["| entry | metric | measured | limit | result |", "| --- | --- | ---: | ---: | --- |"]
         for r in absolute:
@@ -101,6 +113,16 @@ def markdown_lines(verdict: Verdict) -> list[str]:
     return lines
 
 
+def _within_limit(results: list) -> tuple[list, int]:
+    """At most MAX_ROWS rules, those that did not pass first: GitHub refuses a
+    step summary over 1 MiB, and nobody reads ten thousand passing rows."""
+    if len(results) <= MAX_ROWS:
+        return results, 0
+    keep = {id(r) for r in [r for r in results if r.status != PASS][:MAX_ROWS]}
+    keep |= {id(r) for r in [r for r in results if r.status == PASS][: MAX_ROWS - len(keep)]}
+    return [r for r in results if id(r) in keep], len(results) - len(keep)
+
+
 def _limit_cell(r) -> str:
     if r.metric == "stall":
         return f"none ≥ {r.limit:g} s"
@@ -120,10 +142,10 @@ def verdict_json(verdict: Verdict, stream: TextIO) -> None:
         "problems": verdict.problems,
         "warnings": verdict.warnings,
         "load_generator_overloaded": verdict.overloaded,
-        "results": [{"name": r.name, **asdict(r)} for r in verdict.results],
+        "results": [{"name": r.name, **vars(r)} for r in verdict.results],
     }
-    json.dump(data, stream, indent=2)
-    stream.write("\n")
+    # json.dump to a stream encodes in Python; dumps without indent in C
+    stream.write(json.dumps(data, indent=2 if len(verdict.results) <= PRETTY_MAX else None) + "\n")
 
 
 def _escape_command(text: str) -> str:
@@ -157,12 +179,16 @@ FILE_REPORTERS: dict[str, Callable[[Verdict, TextIO], None]] = {
 }
 
 
-def write_all(verdict: Verdict, out_dir: Path) -> list[Path]:
+def write_all(verdict: Verdict, out_dir: Path, rendered: dict[str, str] | None = None) -> list[Path]:
+    """Every file report; `rendered` holds ones already rendered, by file name."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for filename, reporter in FILE_REPORTERS.items():
         path = out_dir / filename
         with path.open("w", encoding="utf-8") as stream:
-            reporter(verdict, stream)
+            if rendered and filename in rendered:
+                stream.write(rendered[filename])
+            else:
+                reporter(verdict, stream)
         written.append(path)
     return written

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from perfgate.errors import NoVerdict
 from perfgate.samples import MAX_TIME, MIN_TIME
 from perfgate.thresholds import AGGREGATE, PERCENTILE_COLUMNS
@@ -113,6 +115,44 @@ def parse_row(row: dict[str, str], where: str) -> EntryStats:
     )
 
 
+NUMERIC = ["Request Count", "Failure Count", "Requests/s", "Average Response Time", "Max Response Time"]
+NUMERIC += list(PERCENTILE_COLUMNS.values())
+NOT_MEASURED = {"N/A": "nan", "": "nan"}
+
+
+def _all_rows(rows: list[dict[str, str]]) -> list[EntryStats] | None:
+    """Every row at once with numpy; None when any cell needs a closer look,
+    and parse_row, row by row, then names what is wrong."""
+    try:
+        table = np.array([[NOT_MEASURED.get(row[c], row[c]) for c in NUMERIC] for row in rows], dtype=float)
+    except (TypeError, ValueError):
+        return None
+    counts, rps, times = table[:, :2], table[:, 2], table[:, 3:]
+    percentiles = times[:, 2:]
+    with np.errstate(invalid="ignore"):
+        sound = (
+            np.isfinite(counts).all()
+            and (counts >= 0).all()
+            and (counts == np.floor(counts)).all()
+            and (counts[:, 1] <= counts[:, 0]).all()
+            and np.isfinite(rps).all()
+            and (rps >= 0).all()
+            and not np.isinf(times).any()
+            and not (times < 0).any()
+            and not (np.diff(percentiles, axis=1) < 0).any()
+        )
+    not_measured = np.isnan(percentiles)
+    if not sound or (not_measured.any(axis=1) & ~not_measured.all(axis=1)).any():
+        return None  # including a row with some percentiles N/A and others not
+    cells = np.where(np.isnan(table), None, table).tolist()
+    out = []
+    for row, (count, failures, rate, avg, peak, *pcts) in zip(rows, cells, strict=True):
+        key = f"{row['Type']} {row['Name']}".strip() if row["Type"] else AGGREGATE
+        percentile = dict(zip(PERCENTILE_COLUMNS, pcts, strict=True))
+        out.append(EntryStats(key, int(count), int(failures), avg, peak, rate, percentile))
+    return out
+
+
 def load_stats(path: Path) -> tuple[dict[str, EntryStats], EntryStats]:
     try:
         with path.open(newline="", encoding="utf-8") as f:
@@ -129,10 +169,11 @@ def load_stats(path: Path) -> tuple[dict[str, EntryStats], EntryStats]:
         raise NoVerdict(f"{path}: missing columns {missing}; expected Locust 2.x *_stats.csv")
     entries: dict[str, EntryStats] = {}
     lines: dict[str, int] = {}
+    parsed = _all_rows(rows)
     for line, row in enumerate(rows, start=2):
-        if None in row or any(v is None for v in row.values()):
+        if parsed is None and (None in row or any(v is None for v in row.values())):
             raise NoVerdict(f"{path}:{line}: truncated row (expected {len(columns)} cells)")
-        stats = parse_row(row, f"{path}:{line}")
+        stats = parse_row(row, f"{path}:{line}") if parsed is None else parsed[line - 2]
         if stats.key in entries:
             raise NoVerdict(f"{path}:{line}: {stats.key!r} again (first on line {lines[stats.key]}); one row per entry")
         entries[stats.key], lines[stats.key] = stats, line

@@ -7,7 +7,6 @@ that cannot be what Locust wrote is NoVerdict naming the line, never a guess.
 
 import csv
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,54 +60,81 @@ def _text(path: Path) -> str:
         raise NoVerdict(f"{path}:{line}: not UTF-8 text; expected Locust's raw samples CSV") from None
 
 
-def _sample(row: list[str], where: str) -> tuple[float, str, str, float, bool]:
-    if len(row) != len(COLUMNS):
-        raise NoVerdict(f"{where}: expected {len(COLUMNS)} cells ({', '.join(COLUMNS)}), got {len(row)}")
-    time_cell, kind, name, value_cell, ok_cell = row
+def _first_bad(path: Path, rows: list[list[str]], bad: np.ndarray, why) -> NoVerdict:
+    i = int(np.flatnonzero(bad)[0])
+    return NoVerdict(f"{path}:{i + 2}: {why(rows[i])}")
+
+
+def _numbers(path: Path, rows: list[list[str]], cells: tuple[str, ...], column: str) -> np.ndarray:
     try:
-        t, value = float(time_cell), float(value_cell)
+        return np.array(cells, dtype=float)
     except ValueError:
-        got = f"{time_cell!r}, {value_cell!r}"
-        raise NoVerdict(f"{where}: time and response_time_ms must be numbers, got {got}") from None
-    if not (math.isfinite(t) and MIN_TIME <= t <= MAX_TIME):
-        raise NoVerdict(f"{where}: time {time_cell!r} is not a Unix time")
-    if not (math.isfinite(value) and 0 <= value <= MAX_RESPONSE_MS):
-        raise NoVerdict(f"{where}: response_time_ms {value_cell!r} is not a response time (0 to {MAX_RESPONSE_MS:g})")
-    if ok_cell not in ("0", "1"):
-        raise NoVerdict(f"{where}: ok must be 0 or 1, got {ok_cell!r}")
-    if not kind or not name:
-        raise NoVerdict(f"{where}: empty type or name")
-    if "\0" in kind or "\0" in name:
-        raise NoVerdict(f"{where}: NUL character in the type or name")
-    return t, kind, name, value, ok_cell == "1"
+        bad = np.array([not _is_number(c) for c in cells])
+        at = COLUMNS.index(column)
+        raise _first_bad(path, rows, bad, lambda row: f"{column} must be a number, got {row[at]!r}") from None
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def load(path: Path) -> RawSamples:
     """Successful samples per (label, entry), failures counted; a run without
-    side-by-side hosts has the label ''."""
+    side-by-side hosts has the label ''. Lines are counted as rows + 1 (the
+    samples file has no quoted line breaks)."""
     reader = csv.reader(io.StringIO(_text(path), newline=""))
     try:
         header = next(reader, None)
         if header != COLUMNS:
             raise NoVerdict(f"{path}:1: expected the header {','.join(COLUMNS)}, got {header}")
-        buckets: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
-        failures: dict[tuple[str, str], int] = {}
-        for row in reader:
-            t, kind, name, value, ok = _sample(row, f"{path}:{reader.line_num}")
-            label, plain = split_label(name) or ("", name)
-            key = (label, f"{kind} {plain}")
-            if ok:
-                times, values = buckets.setdefault(key, ([], []))
-                times.append(t)
-                values.append(value)
-            else:
-                failures[key] = failures.get(key, 0) + 1
+        rows = list(reader)
     except csv.Error as exc:
         raise NoVerdict(f"{path}:{reader.line_num}: unreadable CSV: {exc}") from None
-    ok_samples = {key: Samples(np.asarray(t), np.asarray(v)) for key, (t, v) in buckets.items()}
-    if ok_samples:
-        first = min(s.times.min() for s in ok_samples.values())
-        last = max(s.times.max() for s in ok_samples.values())
-        if last - first > MAX_SPAN_S:
-            raise NoVerdict(f"{path}: samples span {last - first:.0f} s, more than one run's {MAX_SPAN_S} s")
+    widths = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
+    if (widths != len(COLUMNS)).any():
+        raise _first_bad(
+            path, rows, widths != len(COLUMNS), lambda row: f"expected {len(COLUMNS)} cells, got {len(row)}"
+        )
+    if not rows:
+        return RawSamples(path, {}, {})
+    time_cells, kinds, names, value_cells, ok_cells = zip(*rows, strict=True)
+    times = _numbers(path, rows, time_cells, "time")
+    values = _numbers(path, rows, value_cells, "response_time_ms")
+    bad_time = ~(np.isfinite(times) & (times >= MIN_TIME) & (times <= MAX_TIME))
+    if bad_time.any():
+        raise _first_bad(path, rows, bad_time, lambda row: f"time {row[0]!r} is not a Unix time")
+    bad_value = ~(np.isfinite(values) & (values >= 0) & (values <= MAX_RESPONSE_MS))
+    if bad_value.any():
+        explain = f"is not a response time (0 to {MAX_RESPONSE_MS:g})"
+        raise _first_bad(path, rows, bad_value, lambda row: f"response_time_ms {row[3]!r} {explain}")
+    ok = np.array(ok_cells) == "1"
+    if not set(ok_cells) <= {"0", "1"}:
+        bad = ~(ok | (np.array(ok_cells) == "0"))
+        raise _first_bad(path, rows, bad, lambda row: f"ok must be 0 or 1, got {row[4]!r}")
+    if times.max() - times.min() > MAX_SPAN_S:
+        raise NoVerdict(f"{path}: samples span {times.max() - times.min():.0f} s, more than one run's {MAX_SPAN_S} s")
+    keys: dict[tuple[str, str], int] = {}
+    pairs = zip(kinds, names, strict=True)
+    ids = np.fromiter((keys.setdefault(k, len(keys)) for k in pairs), dtype=np.intp, count=len(rows))
+    entries = []
+    for kind, name in keys:
+        if not kind or not name or "\0" in kind or "\0" in name:
+            bad = ids == keys[(kind, name)]
+            raise _first_bad(path, rows, bad, lambda row: "empty type or name, or a NUL character in one")
+        label, plain = split_label(name) or ("", name)
+        entries.append((label, f"{kind} {plain}"))
+    order = np.argsort(ids, kind="stable")  # one sort groups every entry, in file order
+    bounds = np.searchsorted(ids[order], np.arange(len(entries) + 1))
+    ok_samples, failures = {}, {}
+    for i, key in enumerate(entries):
+        mine = order[bounds[i] : bounds[i + 1]]
+        good = mine[ok[mine]]
+        if len(good):
+            ok_samples[key] = Samples(times[good], values[good])
+        if len(good) < len(mine):
+            failures[key] = len(mine) - len(good)
     return RawSamples(path, ok_samples, failures)
