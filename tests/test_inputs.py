@@ -34,6 +34,9 @@ def test_valid_inputs_become_locust_settings(raw, expected):
         ({"INPUT_RUN_TIME": "soon"}, "run-time: expected a duration"),
         ({"INPUT_RUN_TIME": "0s"}, "run-time: expected 1s to 30m"),
         ({"INPUT_RUN_TIME": "48h"}, "run-time: expected 1s to 30m"),
+        ({"INPUT_USERS": "7" * 5000}, "users: expected 1 to 2000, got a number of 5000 digits"),
+        ({"INPUT_RUN_TIME": "9" * 5000}, "run-time: expected a duration"),
+        ({"INPUT_SPAWN_RATE": "9" * 5000}, "spawn-rate: expected above 0 and at most 500"),
     ],
 )
 def test_bad_inputs_name_the_input(raw, message):
@@ -47,3 +50,12 @@ def test_main_writes_github_env_and_fails_fast(tmp_path, capsys):
     assert env_file.read_text() == "LOCUST_USERS=7\n"
     assert inputs.main({"INPUT_USERS": "0"}) == 2
     assert "::error title=invalid workflow input::users: expected 1 to 2000, got 0" in capsys.readouterr().out
+
+
+def test_a_bad_input_is_visible_in_the_summary_and_the_verdict_output(tmp_path, capsys):
+    summary, output = tmp_path / "summary", tmp_path / "output"
+    env = {"INPUT_USERS": "1" * 5000, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)}
+    assert inputs.main(env) == 2
+    assert "Configuration error:** users: expected 1 to 2000" in summary.read_text()
+    assert output.read_text() == "verdict=error\n"
+    assert "Traceback" not in capsys.readouterr().err

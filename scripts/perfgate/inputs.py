@@ -67,14 +67,20 @@ def main(env: Mapping[str, str] | None = None) -> int:
     except InputError as exc:
         print(f"::error title=invalid workflow input::{exc}")
         print(f"Error: {exc}", file=sys.stderr)
+        _append(env.get("GITHUB_STEP_SUMMARY"), f"## Perf gate: ⚠️ error\n\n> **Configuration error:** {exc}\n")
+        _append(env.get("GITHUB_OUTPUT"), "verdict=error\n")
         return 2
-    target = env.get("GITHUB_ENV")
     for key, value in settings.items():
         print(f"{key}={value}")
+    _append(env.get("GITHUB_ENV"), "".join(f"{k}={v}\n" for k, v in settings.items()))
+    return 0
+
+
+def _append(target: str | None, text: str) -> None:
+    """GitHub's environment files; absent outside Actions."""
     if target:
         with open(target, "a", encoding="utf-8") as f:
-            f.writelines(f"{k}={v}\n" for k, v in settings.items())
-    return 0
+            f.write(text)
 
 
 if __name__ == "__main__":
