@@ -43,6 +43,7 @@ def test_a_gap_is_a_stall_with_its_span():
 
 def test_a_gap_until_the_stop_is_a_stall_ending_at_the_stop():
     assert spans(find(without(steady(20), 45, 60))) == [(45, 60, 0)]
+    assert spans(find(without(steady(20), 45, 60), stop=59.8)) == [(45, pytest.approx(59.8), 0)]
 
 
 def test_a_collapse_below_the_fraction_is_a_stall_and_a_halving_is_not():

@@ -71,7 +71,8 @@ def find_stalls(
         duration = (last + 1 - first) * bin_s
         outside_rate = (len(inside) - seen) / max(span - duration, bin_s)
         if outside_rate * duration >= MIN_EXPECTED:
-            found.append(Stall(start + first * bin_s, start + (last + 1) * bin_s, seen))
+            end = stop if last == n - 1 else start + (last + 1) * bin_s  # through the last whole bin: to the stop
+            found.append(Stall(start + first * bin_s, end, seen))
     return rate, found
 
 
