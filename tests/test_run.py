@@ -152,3 +152,18 @@ def test_results_that_cannot_be_a_folder_is_exit_2_without_traceback(tmp_path, m
     assert proc.returncode == 2
     assert f"Error: --results {results}:" in proc.stderr and "Traceback" not in proc.stderr
     assert "verdict=error\n" in output.read_text()  # still visible on GitHub
+
+
+def test_help_touches_no_results(tmp_path):
+    results = tmp_path / "r"
+    results.mkdir()
+    (results / "junit.xml").write_text("an earlier run's report")
+    proc = gate("--help", "--results", str(results))
+    assert proc.returncode == 0 and "usage: perf-gate" in proc.stdout
+    assert (results / "junit.xml").read_text() == "an earlier run's report"
+
+
+def test_results_without_a_value_is_a_usage_error(tmp_path):
+    proc = gate("--results", cwd=tmp_path)
+    assert proc.returncode == 2 and "argument --results: expected one argument" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -152,7 +152,10 @@ def results_dir(argv: list[str] | None) -> Path:
     """Where reports go, read leniently: a run whose other options are bad is reported there too."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--results", type=Path, default=Path("results"))
-    return p.parse_known_args(argv)[0].results
+    try:
+        return p.parse_known_args(argv)[0].results
+    except SystemExit:  # e.g. --results without a value: the real parser will say so
+        return Path("results")
 
 
 def prepare_results(folder: Path) -> None:
@@ -287,8 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     folder = results_dir(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        prepare_results(folder)  # first: even a usage error must not leave an earlier run's reports beside its own
-        args = parse_args(argv, env)
+        try:
+            args = parse_args(argv, env)  # --help prints and exits here, touching nothing
+        except ConfigError:
+            prepare_results(folder)  # a usage error's report must not stand beside an earlier run's
+            raise
+        prepare_results(folder)
         return gate(args, env, out, err)
     except KeyboardInterrupt:
         verdict = Verdict(problems=["interrupted; backend torn down, no verdict"])
