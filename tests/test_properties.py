@@ -144,7 +144,7 @@ def test_the_generators_reach_every_verdict():
     """The properties above are only worth something if sound data can pass and fail."""
     seen = set()
 
-    @SETTINGS
+    @settings(SETTINGS, max_examples=100, derandomize=True)  # a fixed search: this test must not flake
     @given(stats_csv(), raw_csv(), run_info)
     def collect(stats, raw, info):
         files = {"locust_stats.csv": stats[0].encode(), "locust_raw.csv": raw, "locust_run_info.json": info.encode()}

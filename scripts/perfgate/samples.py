@@ -127,14 +127,15 @@ def load(path: Path) -> RawSamples:
             raise _first_bad(path, rows, bad, lambda row: "empty type or name, or a NUL character in one")
         label, plain = split_label(name) or ("", name)
         entries.append((label, f"{kind} {plain}"))
-    order = np.argsort(ids, kind="stable")  # one sort groups every entry, in file order
+    order = np.lexsort((~ok, ids))  # by entry, successes first, each in file order: one view per entry
+    times, values = times[order], values[order]
     bounds = np.searchsorted(ids[order], np.arange(len(entries) + 1))
+    good = np.bincount(ids, weights=ok, minlength=len(entries)).astype(np.intp)
     ok_samples, failures = {}, {}
     for i, key in enumerate(entries):
-        mine = order[bounds[i] : bounds[i + 1]]
-        good = mine[ok[mine]]
-        if len(good):
-            ok_samples[key] = Samples(times[good], values[good])
-        if len(good) < len(mine):
-            failures[key] = len(mine) - len(good)
+        first, succeeded, total = bounds[i], good[i], bounds[i + 1] - bounds[i]
+        if succeeded:
+            ok_samples[key] = Samples(times[first : first + succeeded], values[first : first + succeeded])
+        if succeeded < total:
+            failures[key] = int(total - succeeded)
     return RawSamples(path, ok_samples, failures)
