@@ -51,6 +51,10 @@ def test_openapi_schema_served(live_backend):
     assert {"/requests", "/requests/{request_id}", "/health"} <= set(paths)
 
 
+def raw(text: str) -> dict:
+    return {"content": text.encode(), "headers": {"content-type": "application/json"}}
+
+
 BAD_INPUT = [
     (
         "malformed JSON",
@@ -86,6 +90,20 @@ BAD_INPUT = [
         400,
     ),
     ("oversized body", "POST", "/requests", {"json": {"params": {"x": "y" * 10_000}}}, 413),
+    *[
+        (
+            f"params nested {depth} levels",
+            "POST",
+            "/requests",
+            raw('{"params": {"a": ' + "[" * depth + "]" * depth + "}}"),
+            422,
+        )
+        for depth in (65, 256, 500)
+    ],
+    *[
+        (f"number {text}", "POST", "/requests", raw('{"params": {"a": ' + text + "}}"), 422)
+        for text in ("NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1" + "0" * 400)
+    ],
     ("unknown id", "GET", f"/requests/{uuid.uuid4()}", {}, 404),
     ("non-UUID id", "GET", "/requests/not-a-uuid", {}, 422),
     ("wrong method", "DELETE", "/requests", {}, 405),
@@ -146,3 +164,22 @@ def test_generated_requests_never_get_a_server_error(live_backend, case):
     (schemathesis), sent over real HTTP: whatever arrives, never a 5xx."""
     response = case.call_and_validate(base_url=live_backend.url, checks=[not_a_server_error])
     assert response.status_code < 500
+
+
+def test_what_is_accepted_can_be_read_back(live_backend):
+    """The deepest nesting and the largest numbers still allowed make a round trip."""
+    deep: object = 1
+    for _ in range(62):
+        deep = [deep]
+    params = {"deep": deep, "big": 2**1023, "small": -1.7e308, "tiny": 5e-324}
+    created = httpx.post(f"{live_backend.url}/requests", json={"params": params})
+    assert created.status_code == 202, created.text
+    with httpx.Client(base_url=live_backend.url) as client:
+        body = wait_final(client, created.headers["Location"])
+    assert body["status"] == "COMPLETE" and body["params"]["deep"] == deep
+    # jsonb keeps numbers as numeric: -1.7e308 comes back written out in digits, the same number
+    assert {k: float(body["params"][k]) for k in ("big", "small", "tiny")} == {
+        "big": 2.0**1023,
+        "small": -1.7e308,
+        "tiny": 5e-324,
+    }

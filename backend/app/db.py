@@ -96,7 +96,7 @@ class Database:
                 try:
                     self._pool = await create_pool(self.settings)
                     self.last_error = None
-                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     log.warning("database not reachable: %s", self.last_error)
         return self._pool

@@ -32,6 +32,7 @@ app.add_middleware(BodySizeLimit, max_bytes=settings_or_exit().max_body_bytes)
 
 @app.exception_handler(asyncpg.PostgresError)
 @app.exception_handler(asyncpg.InterfaceError)
+@app.exception_handler(asyncpg.InternalClientError)
 @app.exception_handler(OSError)
 async def database_error(request: Request, exc: Exception) -> JSONResponse:
     """A database that fails mid-request is a 503 the client can retry, never a 500."""
@@ -42,5 +43,9 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
     """FastAPI's 422 body, but ASCII-escaped: the echoed input may hold unpaired
     surrogates, which cannot be encoded as UTF-8 and would turn the 422 into a 500."""
-    body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+    try:
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True, allow_nan=False)
+    except (ValueError, RecursionError):  # an echoed input with NaN, or nested too deep to encode
+        errors = [{k: v for k, v in error.items() if k not in ("input", "ctx")} for error in exc.errors()]
+        body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
     return Response(body, status_code=422, media_type="application/json")

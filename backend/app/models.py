@@ -1,5 +1,6 @@
 """What the API accepts and answers."""
 
+import math
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,30 +28,42 @@ class RequestCreate(BaseModel):
     @field_validator("params")
     @classmethod
     def storable(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """JSON allows strings that PostgreSQL's jsonb refuses (NUL, unpaired
-        surrogates); refusing them here makes them a 422, not a failed INSERT."""
-        for text in _strings(params):
-            if "\x00" in text:
-                raise ValueError("strings may not contain the NUL character (\\u0000)")
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("strings may not contain unpaired UTF-16 surrogates") from None
+        """Refuse here, as a 422, what could be accepted but not stored or read
+        back: strings jsonb refuses (NUL, unpaired surrogates), numbers JSON
+        cannot carry (NaN, Infinity, 1e400 read as infinity, integers beyond a
+        double), and nesting deeper than the answer can be serialized."""
+        for value, depth in _values(params):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"params may be nested at most {MAX_DEPTH} levels deep")
+            if isinstance(value, str):
+                if "\x00" in value:
+                    raise ValueError("strings may not contain the NUL character (\\u0000)")
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError("strings may not contain unpaired UTF-16 surrogates") from None
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("numbers must be finite (no NaN, Infinity or values beyond ±1.8e308)")
+            elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= MAX_INT:
+                raise ValueError("integers must be below ±1.8e308 in size")
         return params
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """Every key and string value in a JSON document, without recursion."""
-    stack = [value]
+MAX_DEPTH = 64
+MAX_INT = 2**1024  # what a double can carry
+
+
+def _values(document: Any) -> Iterator[tuple[Any, int]]:
+    """Every key and value in a JSON document with its depth, without recursion."""
+    stack = [(document, 1)]
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            yield from item.keys()
-            stack.extend(item.values())
+        item, depth = stack.pop()
+        yield item, depth
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((value, depth + 1) for value in item.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((value, depth + 1) for value in item)
 
 
 class RequestAccepted(BaseModel):

@@ -20,6 +20,7 @@ from backend.app.config import Settings, settings_or_exit
 from backend.app.db import NOTIFY_CHANNEL, connect, create_pool
 
 log = logging.getLogger("request-processor")
+LISTEN_CHECK_S = 1.0  # how often an idle worker makes sure its LISTEN connection is alive
 
 CLAIM = """
 UPDATE requests
@@ -75,13 +76,16 @@ class Worker:
         self.wake.set()
 
     async def run(self) -> None:
-        """Reconnect with capped exponential back-off for as long as the database is down."""
+        """Reconnect with capped exponential back-off for as long as the database
+        is down. Any error is retried: asyncpg raises more than its documented
+        classes on a lost connection (InternalClientError among them), and a
+        worker that ends leaves accepted work waiting."""
         delay = 0.2
         while not self.stopping.is_set():
             try:
                 await self._serve()
                 delay = 0.2
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # noqa: BLE001 - see the docstring
                 log.warning("database error (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
                 try:
                     await asyncio.wait_for(self.stopping.wait(), timeout=delay)
@@ -95,8 +99,11 @@ class Worker:
         pool = await create_pool(s.model_copy(update={"db_pool_max": max(2, s.worker_concurrency // 4 + 1)}))
         try:
             await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake.set())
+            listener.add_termination_listener(lambda *_: self.wake.set())
             log.info("worker %s ready (concurrency %d)", self.worker_id, s.worker_concurrency)
             while not self.stopping.is_set():
+                if listener.is_closed():  # else wake-ups stop and every request waits for the idle poll
+                    raise ConnectionError("the LISTEN connection was lost")
                 free = s.worker_concurrency - len(self.claimed)
                 if free <= 0:
                     await asyncio.wait(list(self.claimed.values()), return_when=asyncio.FIRST_COMPLETED)
@@ -110,7 +117,7 @@ class Worker:
                     task.add_done_callback(lambda _t, key=row["id"]: self.claimed.pop(key, None))
                 if len(rows) < free:
                     try:
-                        await asyncio.wait_for(self.wake.wait(), timeout=s.idle_poll_s)
+                        await asyncio.wait_for(self.wake.wait(), timeout=min(s.idle_poll_s, LISTEN_CHECK_S))
                     except TimeoutError:
                         pass
             await self._drain(pool)
@@ -121,7 +128,15 @@ class Worker:
     async def _process(self, pool: asyncpg.Pool, row: asyncpg.Record) -> None:
         await asyncio.sleep(self.settings.processing_ms / 1000)
         status, result, error = do_work(row["params"], self.settings, self.rng)
-        await pool.execute(FINISH, row["id"], self.worker_id, status, result, error)
+        try:
+            await pool.execute(FINISH, row["id"], self.worker_id, status, result, error)
+        except Exception as exc:  # noqa: BLE001 - the lease hands the request to a worker again
+            log.warning(
+                "could not store request %s (%s: %s); it is taken again when its lease expires",
+                row["id"],
+                type(exc).__name__,
+                exc,
+            )
 
     async def _drain(self, pool: asyncpg.Pool, grace_s: float = 5.0) -> None:
         """On shutdown finish what is in hand, and hand back what is not, at once."""

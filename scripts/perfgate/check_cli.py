@@ -55,7 +55,7 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         raw = samples.load(Path(f"{prefix}_raw.csv"))
     except NoVerdict as exc:
         if limits.stall or args.compare:  # they are evidence only for these
-            stall_note = f"; cannot look for stalls (for plain Locust output set \"stall\": false in {args.thresholds})"
+            stall_note = f'; cannot look for stalls (for plain Locust output set "stall": false in {args.thresholds})'
             verdict.problems.append(f"{exc}{stall_note}" if limits.stall else str(exc))
         return verdict, None
     if limits.stall:
