@@ -114,9 +114,7 @@ def test_compare_run_from_raw_csv(tmp_path):
 
 def test_no_regression_rules_is_a_problem():
     verdict = Verdict()
-    compare.compare_run(
-        verdict, raw_samples.RawSamples(Path("unused"), {}, {}), Thresholds(Path("thresholds.json"), [])
-    )
+    compare.compare_run(verdict, raw_samples.RawSamples(Path("unused"), {}), Thresholds(Path("thresholds.json"), []))
     assert "no regression rules" in verdict.problems[0]
 
 

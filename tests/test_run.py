@@ -13,9 +13,14 @@ from perfgate import run
 from tests.conftest import ROOT
 
 
-def gate(*args: str, cwd=ROOT, timeout=120) -> subprocess.CompletedProcess:
+def gate(*args: str, cwd=ROOT, timeout=120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "perfgate.run", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "perfgate.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -74,13 +79,7 @@ def test_unknown_compare_ref_is_a_usage_error(tmp_path):
 
 
 def test_bad_backend_from_environment(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "perfgate.run", "--results", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PERF_GATE_BACKEND": "k8s"},
-    )
+    proc = gate("--results", str(tmp_path), env={"PERF_GATE_BACKEND": "k8s"})
     assert proc.returncode == 2 and "PERF_GATE_BACKEND: expected embedded or compose" in proc.stderr
 
 
@@ -114,13 +113,11 @@ def test_bad_input_is_exit_2_before_anything_starts_and_is_reported(tmp_path, ar
     results = tmp_path / "r"
     (results).mkdir()
     (results / "report.html").write_text("an earlier run's report")
-    proc = subprocess.run(
-        [sys.executable, "-m", "perfgate.run", "--results", str(results), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")},
+    proc = gate(
+        "--results",
+        str(results),
+        *args,
+        env={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary")},
     )
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
@@ -141,14 +138,7 @@ def test_results_that_cannot_be_a_folder_is_exit_2_without_traceback(tmp_path, m
     target.write_text("a file")
     results = target if make == "file" else target / "results"
     output = tmp_path / "github_output"
-    proc = subprocess.run(
-        [sys.executable, "-m", "perfgate.run", "--results", str(results)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "GITHUB_OUTPUT": str(output)},
-    )
+    proc = gate("--results", str(results), env={"GITHUB_OUTPUT": str(output)})
     assert proc.returncode == 2
     assert f"Error: --results {results}:" in proc.stderr and "Traceback" not in proc.stderr
     assert "verdict=error\n" in output.read_text()  # still visible on GitHub

@@ -79,7 +79,7 @@ def info(**times) -> RunInfo:
 
 def raw(series: dict[tuple[str, str], np.ndarray]) -> RawSamples:
     ok = {key: Samples(times, np.full(len(times), 5.0)) for key, times in series.items()}
-    return RawSamples(Path("raw.csv"), ok, {})
+    return RawSamples(Path("raw.csv"), ok)
 
 
 def test_judge_fails_the_stalled_entry_and_names_the_span_in_seconds_of_the_run():
@@ -121,9 +121,17 @@ def test_the_matrix_screen_misses_no_stall_the_exact_look_finds(seed):
             a = rng.uniform(0, 55)
             times = without(times, a, a + rng.uniform(2, 30))
         series.append(times)
-    suspect = stalls.suspects(series, T0, T0 + 60, RULE)
+    suspect = stalls.screen(series, T0, T0 + 60, RULE)[1]
     for i, times in enumerate(series):
         found = find(times)
         if found and found[1]:
             assert i in suspect
     assert any(find(series[i])[1] for i in suspect)  # the screen is not vacuous
+
+
+def test_the_passed_rule_names_only_entries_that_could_be_judged():
+    short = info(start_time=T0, stop_time=T0 + 4)  # shorter than a stall
+    assert stalls.judge(raw({("", "POST /requests"): steady(20, 0, 4)}), short, RULE) == ([], [])
+    late = steady(20, 0, 60)[:10]  # 10 in the span: too few to judge, however many came after it
+    late = np.concatenate([late, steady(20, 70, 80)])
+    assert stalls.judge(raw({("", "POST x"): late}), info(start_time=T0, stop_time=T0 + 60), RULE) == ([], [])

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
-from perfgate.samples import RawSamples, Samples
+from perfgate.samples import BASELINE, CANDIDATE, RawSamples, Samples
 from perfgate.thresholds import RegressionRule, Thresholds
 
-BASELINE, CANDIDATE = "baseline", "candidate"
 MIN_SAMPLES_PER_WINDOW = 20
 MIN_WINDOWS = 5
 RESAMPLES = 2000

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perfgate.compare import BASELINE
-from perfgate.samples import Samples
+from perfgate.samples import BASELINE, Samples
 
 FILE = "timeline.png"
 

@@ -15,6 +15,7 @@ import numpy as np
 from perfgate.errors import NoVerdict
 
 COLUMNS = ["time", "type", "name", "response_time_ms", "ok"]
+BASELINE, CANDIDATE = "baseline", "candidate"  # the labels of a side-by-side run's entries
 # Sample times are Unix times: anything before 2001 or after 2286 is not one.
 MIN_TIME, MAX_TIME = 1e9, 1e10
 MAX_RESPONSE_MS = 1e9  # about 11 days
@@ -29,13 +30,10 @@ class Samples:
 
 @dataclass
 class RawSamples:
+    """Failed samples are checked but not kept: failures are judged from Locust's stats."""
+
     path: Path
     ok: dict[tuple[str, str], Samples]  # (label, "TYPE name") -> successful samples
-    failures: dict[tuple[str, str], int]
-
-    @property
-    def entries(self) -> list[tuple[str, str]]:
-        return sorted(set(self.ok) | set(self.failures))
 
 
 def split_label(name: str) -> tuple[str, str] | None:
@@ -100,7 +98,7 @@ def load(path: Path) -> RawSamples:
             path, rows, widths != len(COLUMNS), lambda row: f"expected {len(COLUMNS)} cells, got {len(row)}"
         )
     if not rows:
-        return RawSamples(path, {}, {})
+        return RawSamples(path, {})
     time_cells, kinds, names, value_cells, ok_cells = zip(*rows, strict=True)
     times = _numbers(path, rows, time_cells, "time")
     values = _numbers(path, rows, value_cells, "response_time_ms")
@@ -129,13 +127,11 @@ def load(path: Path) -> RawSamples:
         entries.append((label, f"{kind} {plain}"))
     order = np.lexsort((~ok, ids))  # by entry, successes first, each in file order: one view per entry
     times, values = times[order], values[order]
-    bounds = np.searchsorted(ids[order], np.arange(len(entries) + 1))
+    bounds = np.searchsorted(ids[order], np.arange(len(entries)))
     good = np.bincount(ids, weights=ok, minlength=len(entries)).astype(np.intp)
-    ok_samples, failures = {}, {}
+    ok_samples = {}
     for i, key in enumerate(entries):
-        first, succeeded, total = bounds[i], good[i], bounds[i + 1] - bounds[i]
+        first, succeeded = bounds[i], good[i]
         if succeeded:
             ok_samples[key] = Samples(times[first : first + succeeded], values[first : first + succeeded])
-        if succeeded < total:
-            failures[key] = int(total - succeeded)
-    return RawSamples(path, ok_samples, failures)
+    return RawSamples(path, ok_samples)

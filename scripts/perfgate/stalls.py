@@ -16,15 +16,14 @@ import numpy as np
 
 from perfgate.check import FAIL, PASS, RuleResult
 from perfgate.results import RunInfo
-from perfgate.samples import RawSamples
+from perfgate.samples import BASELINE, RawSamples
 from perfgate.thresholds import StallRule
 
 BIN_S = 1.0
 MIN_EXPECTED = 20  # fewer successes due in a span than this is not evidence of a stall
-BASELINE, CANDIDATE = "baseline", "candidate"
 EVERY_ENTRY = "every entry"
 NAMED = 10  # entries named in the message of the passed rule
-CHUNK_CELLS = 4_000_000  # entries x bins per matrix in `suspects`
+CHUNK_CELLS = 4_000_000  # entries x bins per matrix in `screen`
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,32 @@ class Stall:
         return self.end - self.start
 
 
+def _grid(start: float, stop: float, rule: StallRule, bin_s: float) -> tuple[int, int]:
+    """(bins in a window of min_duration_s, whole bins in [start, stop))."""
+    k = int(math.ceil(rule.min_duration_s / bin_s - 1e-9))
+    return k, int((stop - start) // bin_s) if stop > start else 0
+
+
+def _low_windows(
+    series: list[np.ndarray], start: float, stop: float, rule: StallRule, bin_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each series: successes in [start, stop), cumulative counts per bin
+    (a leading 0), and for every window of min_duration_s sliding over the
+    bins whether it held fewer than `rate_below` of what the average predicts."""
+    k, n = _grid(start, stop, rule, bin_s)
+    times = np.concatenate(series)
+    owner = np.repeat(np.arange(len(series)), [len(t) for t in series])
+    inside = (times >= start) & (times < stop)
+    total = np.bincount(owner[inside], minlength=len(series))
+    bins = ((times[inside] - start) // bin_s).astype(np.intp)
+    keep = bins < n  # the partial last bin counts toward the rate only
+    counts = np.bincount(owner[inside][keep] * n + bins[keep], minlength=len(series) * n).reshape(len(series), n)
+    cum = np.concatenate([np.zeros((len(series), 1)), np.cumsum(counts, axis=1)], axis=1)
+    rate = total / (stop - start)
+    low = (cum[:, k:] - cum[:, :-k]) < rule.rate_below * rate[:, None] * k * bin_s
+    return total, cum, low
+
+
 def find_stalls(
     times: np.ndarray, start: float, stop: float, rule: StallRule, bin_s: float = BIN_S
 ) -> tuple[float, list[Stall]] | None:
@@ -45,22 +70,15 @@ def find_stalls(
     None when the entry cannot be judged: fewer than MIN_EXPECTED successes in
     the span (e.g. a log-in done once per user), or a span shorter than a stall.
 
-    Every window of `min_duration_s` sliding over the span is low when it holds
-    fewer than `rate_below` of the successes the run's average rate predicts;
-    overlapping low windows make one stall, kept when the rate outside it says
-    at least MIN_EXPECTED successes were due inside."""
-    span = stop - start
-    k = int(math.ceil(rule.min_duration_s / bin_s - 1e-9))
-    n = int(span // bin_s) if span > 0 else 0
+    Overlapping low windows (see _low_windows) make one stall, kept when the
+    rate outside it says at least MIN_EXPECTED successes were due inside."""
+    k, n = _grid(start, stop, rule, bin_s)
     if len(times) < MIN_EXPECTED or n < k:
         return None
-    inside = times[(times >= start) & (times < stop)]
-    if len(inside) < MIN_EXPECTED:
+    [total], [cum], [low] = _low_windows([times], start, stop, rule, bin_s)
+    if total < MIN_EXPECTED:
         return None
-    rate = len(inside) / span
-    counts = np.bincount(np.minimum(((inside - start) // bin_s).astype(np.intp), n), minlength=n + 1)[:n]
-    cum = np.concatenate([[0], np.cumsum(counts)])
-    low = (cum[k:] - cum[:-k]) < rule.rate_below * rate * k * bin_s  # window starting at each bin
+    span = stop - start
     covered = np.zeros(n + 1, dtype=int)
     np.add.at(covered, np.flatnonzero(low), 1)
     np.add.at(covered, np.flatnonzero(low) + k, -1)
@@ -69,11 +87,11 @@ def find_stalls(
     for first, last in _runs(stalled):
         seen = int(cum[last + 1] - cum[first])
         duration = (last + 1 - first) * bin_s
-        outside_rate = (len(inside) - seen) / max(span - duration, bin_s)
+        outside_rate = (total - seen) / max(span - duration, bin_s)
         if outside_rate * duration >= MIN_EXPECTED:
             end = stop if last == n - 1 else start + (last + 1) * bin_s  # through the last whole bin: to the stop
             found.append(Stall(start + first * bin_s, end, seen))
-    return rate, found
+    return total / span, found
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -94,31 +112,26 @@ def describe(entry: str, rate: float, stall: Stall, run_start: float, rule: Stal
     )
 
 
-def suspects(series: list[np.ndarray], start: float, stop: float, rule: StallRule, bin_s: float = BIN_S) -> set[int]:
-    """Indexes of the series with at least one low window: the same test as
-    find_stalls, for many entries at once (a matrix of entries x bins, in
-    chunks), so that only those few need the exact look."""
-    k = int(math.ceil(rule.min_duration_s / bin_s - 1e-9))
-    n = int((stop - start) // bin_s) if stop > start else 0
+def screen(
+    series: list[np.ndarray], start: float, stop: float, rule: StallRule, bin_s: float = BIN_S
+) -> tuple[set[int], set[int]]:
+    """(indexes of the series that can be judged, those with a low window):
+    find_stalls's test for many entries at once, in chunks of the entries x
+    bins matrix, so that only the few suspects need the exact look."""
+    k, n = _grid(start, stop, rule, bin_s)
     candidates = [i for i, times in enumerate(series) if len(times) >= MIN_EXPECTED]
-    if n < k or not candidates:
-        return set()
-    found: set[int] = set()
+    if n < k:
+        return set(), set()
+    judged: set[int] = set()
+    suspect: set[int] = set()
     chunk = max(1, CHUNK_CELLS // n)
     for first in range(0, len(candidates), chunk):
         ids = candidates[first : first + chunk]
-        times = np.concatenate([series[i] for i in ids])
-        owner = np.repeat(np.arange(len(ids)), [len(series[i]) for i in ids])
-        inside = (times >= start) & (times < stop)
-        rate = np.bincount(owner[inside], minlength=len(ids)) / (stop - start)
-        bins = ((times[inside] - start) // bin_s).astype(np.intp)
-        keep = bins < n
-        flat = owner[inside][keep] * n + bins[keep]
-        counts = np.bincount(flat, minlength=len(ids) * n).reshape(len(ids), n)
-        cum = np.concatenate([np.zeros((len(ids), 1)), np.cumsum(counts, axis=1)], axis=1)
-        low = (cum[:, k:] - cum[:, :-k]) < rule.rate_below * rate[:, None] * k * bin_s
-        found |= {ids[j] for j in np.flatnonzero(low.any(axis=1) & (rate * (stop - start) >= MIN_EXPECTED))}
-    return found
+        total, _, low = _low_windows([series[i] for i in ids], start, stop, rule, bin_s)
+        enough = total >= MIN_EXPECTED
+        judged |= {ids[j] for j in np.flatnonzero(enough)}
+        suspect |= {ids[j] for j in np.flatnonzero(enough & low.any(axis=1))}
+    return judged, suspect
 
 
 def judge(raw: RawSamples, info: RunInfo, rule: StallRule) -> tuple[list[RuleResult], list[str]]:
@@ -130,15 +143,14 @@ def judge(raw: RawSamples, info: RunInfo, rule: StallRule) -> tuple[list[RuleRes
         return [], [f"{info.path}: no start and stop times; cannot look for stalls (run Locust with --run-info)"]
     keys = sorted(raw.ok)
     series = [raw.ok[key].times for key in keys]
-    suspect = suspects(series, start, info.stop_time, rule)
+    eligible, suspect = screen(series, start, info.stop_time, rule)
     results, problems, judged = [], [], []
     for i, (label, entry) in enumerate(keys):
-        found = find_stalls(series[i], start, info.stop_time, rule) if i in suspect else None
-        if found is None:
-            if label != BASELINE and len(series[i]) >= MIN_EXPECTED and i not in suspect:
-                judged.append(entry)  # enough samples; no low window at all
-            continue
-        rate, stalls = found
+        if i not in eligible:
+            continue  # too sparse, or a run too short, to tell a stall from a pause
+        stalls = []
+        if i in suspect:
+            rate, stalls = find_stalls(series[i], start, info.stop_time, rule)
         if label == BASELINE:
             problems += [f"baseline {describe(entry, rate, s, info.start_time, rule)}" for s in stalls]
         elif stalls:
