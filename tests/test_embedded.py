@@ -181,3 +181,21 @@ def test_a_process_that_cannot_start_makes_the_launcher_give_up(tmp_path):
             )
     assert proc.returncode == 1
     assert re.search(r"request-api exited with \d+ 4 times right after starting; stopping the backend", log.read_text())
+
+
+def test_nothing_outlives_a_killed_launcher(tmp_path):
+    """PostgreSQL daemonises, so only the guardian can stop it after a SIGKILL."""
+    backend = Launcher(tmp_path, "--workers", "2")
+    load = Load(backend.url)
+    time.sleep(1)
+    ours = psutil.Process(backend.proc.pid).children(recursive=True) + [backend.postmaster()]
+    ours += backend.postmaster().children()
+    guardians = [p for p in ours if "backend.guardian" in " ".join(p.cmdline())]
+    assert len(guardians) == 1 and len(ours) >= 6, ours
+    backend.proc.kill()
+    backend.proc.wait()
+    gone, alive = psutil.wait_procs(ours, timeout=10)
+    load.stop()
+    assert alive == [], f"left running 10 s after the launcher was killed: {alive}"
+    assert not Path(backend.pgdata).parent.exists(), "the temporary database folder was left behind"
+    assert load.codes[202] > 0, load.codes
