@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port or free_port(args.host)
         uvicorn_args = ["-m", "uvicorn", "backend.app.main:app", "--host", args.host, "--port", str(port)]
         uvicorn_args += ["--workers", str(args.api_processes), "--no-access-log", "--log-level", "warning"]
+        uvicorn_args += ["--http", "backend.app.client_timeouts:TimedHttpToolsProtocol"]
         children.append(Child("request-api", uvicorn_args, env, announce))
         children += [
             Child(f"request-processor {i + 1}", ["-m", "backend.app.worker"], env, announce)

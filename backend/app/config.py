@@ -22,6 +22,8 @@ class Settings(BaseSettings):
 
     # API
     max_body_bytes: int = Field(64 * 1024, gt=0)
+    header_timeout_s: float = Field(10.0, gt=0, description="a request head must arrive within this")
+    body_timeout_s: float = Field(10.0, gt=0, description="a request body must arrive within this after its head")
     # Whole milliseconds: uvloop's timers truncate to 1 ms, so 0.5 would silently add nothing.
     api_latency_ms: int = Field(0, ge=0, description="extra latency added to every /requests call")
     retry_after_s: int = Field(0, ge=0, description="Retry-After hint sent while a request is not final")
