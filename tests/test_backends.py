@@ -15,8 +15,12 @@ from perfgate.errors import NoVerdict
 FAKE_DOCKER = """#!/bin/sh
 echo "$@" >> "$DOCKER_CALLS"
 case "$*" in
-  *" up "*) exit "${DOCKER_UP_EXIT:-0}" ;;
+  *" up "*) echo "Building request-api"
+            [ -n "$DOCKER_UP_ERROR" ] && echo "$DOCKER_UP_ERROR"
+            exit "${DOCKER_UP_EXIT:-0}" ;;
   *" logs "*) echo "request-api | boom" ;;
+  *" down "*) n=$(grep -c " down " "$DOCKER_CALLS"); [ "$n" -le "${DOCKER_DOWN_FAILS:-0}" ] && exit 1 ;;
+  "ps -a "*) n=$(grep -c " down " "$DOCKER_CALLS"); [ "$n" -le "${DOCKER_DOWN_LEAVES:-0}" ] && echo p_db_1 ;;
 esac
 exit 0
 """
@@ -35,24 +39,38 @@ def fake_docker(tmp_path, monkeypatch):
     return calls
 
 
-def test_compose_up_wait_then_logs_and_down_always(tmp_path, fake_docker):
+def compose_calls(calls) -> list[str]:
+    return [line for line in calls.read_text().splitlines() if line.startswith("compose ")]
+
+
+def test_compose_up_wait_then_logs_and_down_always(tmp_path, fake_docker, capsys):
     log = tmp_path / "backend.log"
     with backends.compose(tmp_path, "perfgate-candidate", log, dict(os.environ), port=8001) as backend:
         assert backend.url == "http://localhost:8001"
-    assert fake_docker.read_text().splitlines() == [
+    assert compose_calls(fake_docker) == [
         "compose -p perfgate-candidate up -d --build --wait",
         "compose -p perfgate-candidate logs --no-color",
         "compose -p perfgate-candidate down -v --remove-orphans",
     ]
     assert "boom" in log.read_text()
+    # what was left is looked for after down; compose's own output goes to stderr, never into the report on stdout
+    assert "ps -a --filter label=com.docker.compose.project=perfgate-candidate --format {{.Names}}" in (
+        fake_docker.read_text()
+    )
+    captured = capsys.readouterr()
+    assert "Building request-api" in captured.err and captured.out == ""
 
 
-def test_compose_up_failure_is_no_verdict_with_logs_and_still_tears_down(tmp_path, fake_docker, monkeypatch):
+def test_compose_up_failure_is_no_verdict_with_compose_error_and_logs(tmp_path, fake_docker, monkeypatch):
     monkeypatch.setenv("DOCKER_UP_EXIT", "1")
-    with pytest.raises(NoVerdict, match="(?s)docker compose up failed .*boom"):
+    monkeypatch.setenv("DOCKER_UP_ERROR", "ERROR: Bind for 0.0.0.0:8000 failed: port is already allocated")
+    with pytest.raises(NoVerdict) as raised:
         with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
             pass
-    assert fake_docker.read_text().splitlines() == [
+    first, *rest = str(raised.value).splitlines()
+    assert first == "docker compose up failed (1): ERROR: Bind for 0.0.0.0:8000 failed: port is already allocated"
+    assert "Building request-api" in rest and "request-api | boom" in rest
+    assert compose_calls(fake_docker) == [
         "compose -p p up -d --build --wait",
         "compose -p p logs --no-color",
         "compose -p p down -v --remove-orphans",
@@ -64,11 +82,29 @@ def test_compose_saves_logs_and_tears_down_when_the_load_run_fails(tmp_path, fak
     with pytest.raises(NoVerdict, match="locust crashed"):
         with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
             raise NoVerdict("locust crashed")
-    assert fake_docker.read_text().splitlines()[-2:] == [
+    assert compose_calls(fake_docker)[-2:] == [
         "compose -p p logs --no-color",
         "compose -p p down -v --remove-orphans",
     ]
     assert "boom" in (tmp_path / "b.log").read_text()
+
+
+def test_compose_down_is_retried_until_nothing_is_left(tmp_path, fake_docker, monkeypatch):
+    monkeypatch.setenv("DOCKER_DOWN_FAILS", "1")  # the first down fails
+    monkeypatch.setenv("DOCKER_DOWN_LEAVES", "2")  # and the second leaves a container behind
+    monkeypatch.setattr("perfgate.compose.time.sleep", lambda s: None)
+    with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
+        pass
+    assert compose_calls(fake_docker).count("compose -p p down -v --remove-orphans") == 3
+
+
+def test_compose_down_that_leaves_something_is_no_verdict_naming_it(tmp_path, fake_docker, monkeypatch):
+    monkeypatch.setenv("DOCKER_DOWN_LEAVES", "99")
+    monkeypatch.setattr("perfgate.compose.time.sleep", lambda s: None)
+    with pytest.raises(NoVerdict, match=r"(?s)locust crashed.*down left behind, after 3 tries: container p_db_1"):
+        with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
+            raise NoVerdict("locust crashed")
+    assert compose_calls(fake_docker).count("compose -p p down -v --remove-orphans") == 3
 
 
 def test_compose_without_docker(tmp_path, monkeypatch):

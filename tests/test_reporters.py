@@ -145,3 +145,19 @@ def test_a_configuration_error_is_an_error_case_naming_the_place(tmp_path):
     [case] = [case for suite in junitparser.JUnitXml.fromfile(str(path)) for case in suite]
     assert case.name == "configuration" and not case.is_passed
     assert case.result[0].message == 't.json: $.entries["GET /x"].p95_ms: NaN is not a finite number'
+
+
+def test_multi_line_problems_keep_log_lines_out_of_the_markdown():
+    """A backend's log under a problem renders as text, never as headings, lists or rules."""
+    from markdown_it import MarkdownIt
+
+    log = "\n".join(
+        ["pg_ctl: could not start server", "# not a heading", "- not a list", "---", "1. nor this", "``` nor a fence"]
+    )
+    verdict = Verdict(problems=[f"docker compose up failed (1): port 8000 is already allocated\n{log}"])
+    html = MarkdownIt("commonmark").render("\n".join(reporters.markdown_lines(verdict)))
+    assert "<blockquote>" in html and "port 8000 is already allocated" in html.split("</blockquote>")[0]
+    for tag in ("<h1>", "<ul>", "<ol>", "<hr />"):
+        assert tag not in html, html
+    code = html.split("<code>")[1].split("</code>")[0]
+    assert code.splitlines() == log.splitlines()

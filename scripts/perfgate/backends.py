@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from perfgate import compose as docker_compose
 from perfgate.errors import NoVerdict
 
 
@@ -102,32 +103,41 @@ def embedded(
 @contextmanager
 def compose(source: Path, project: str, log: Path, env: Mapping[str, str], port: int = 8000) -> Iterator[Backend]:
     """`docker compose up -d --build --wait`; always `down -v`, logs saved first.
-    Each project gets its own port, so a baseline and a candidate can run at once."""
+    Each project gets its own port, so a baseline and a candidate can run at once.
+    A teardown that leaves anything behind is no verdict, naming what is left."""
     url = f"http://localhost:{port}"
     env = {**env, "API_PORT": str(port)}
-
-    def _compose(project: str, *args: str, env: Mapping[str, str], **kw) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker", "compose", "-p", project, *args], cwd=source, env=dict(env), **kw)
-
     log.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which("docker") is None:
         raise NoVerdict("docker is not installed; use --backend embedded")
 
     def save_logs() -> None:
         with log.open("w") as out:
-            _compose(project, "logs", "--no-color", env=env, stdout=out, stderr=subprocess.STDOUT)
+            docker_compose.run(source, env, ["compose", "-p", project, "logs", "--no-color"], out=out, shield=True)
 
+    error: BaseException | None = None
     try:
-        up = _compose(project, "up", "-d", "--build", "--wait", env=env)
-        if up.returncode != 0:
+        up = docker_compose.run(source, env, ["compose", "-p", project, "up", "-d", "--build", "--wait"])
+        if up.code != 0:
             save_logs()
-            raise NoVerdict(f"docker compose up failed ({up.returncode}); its logs end:\n{Backend(url, log).tail()}")
+            raise NoVerdict(
+                f"docker compose up failed ({up.code}): {up.error_line()}\n"
+                + "its output ends:\n"
+                + "\n".join(up.tail[-15:])
+                + f"\nthe services' logs end:\n{Backend(url, log).tail()}"
+            )
         try:
             yield Backend(url=url, log=log)
         finally:
             save_logs()
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
-        _compose(project, "down", "-v", "--remove-orphans", env=env, stdout=subprocess.DEVNULL)
+        if left := docker_compose.down(source, env, project):
+            tries = docker_compose.DOWN_ATTEMPTS
+            left_behind = f"docker compose down left behind, after {tries} tries: {', '.join(left)}"
+            raise NoVerdict(f"{error}\n{left_behind}" if isinstance(error, NoVerdict) else left_behind) from error
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 or file given to it. Names coming from results are escaped for their format."""
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -57,6 +58,17 @@ def md_escape(text: str) -> str:
     return text
 
 
+def _notice(label: str, text: str) -> list[str]:
+    """The first line quoted; the rest (compose output, a backend's log) verbatim
+    in a folded code block, where no log line can become a heading or a list."""
+    first, _, rest = text.partition("\n")
+    lines = [f"> **{label}:** {md_escape(first)}"]
+    if rest.strip():
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", rest)), default=0))
+        lines += ["", "<details><summary>details</summary>", "", fence, rest.rstrip("\n"), fence, "", "</details>", ""]
+    return lines
+
+
 def _row(*cells: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -72,9 +84,13 @@ def _ms(value: float | None) -> str:
 
 def markdown_lines(verdict: Verdict) -> list[str]:
     lines = [f"## Perf gate: {ICONS[verdict.status]}", ""]
-    lines += [f"> **Configuration error:** {md_escape(e)}" for e in verdict.config_errors]
-    lines += [f"> **No verdict:** {md_escape(p)}" for p in verdict.problems]
-    lines += [f"> **Warning:** {md_escape(w)}" for w in verdict.warnings]
+    for label, texts in (
+        ("Configuration error", verdict.config_errors),
+        ("No verdict", verdict.problems),
+        ("Warning", verdict.warnings),
+    ):
+        for text in texts:
+            lines += _notice(label, text)
     if verdict.config_errors or verdict.problems or verdict.warnings:
         lines.append("")
     shown, hidden = _within_limit(verdict.results)

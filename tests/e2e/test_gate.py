@@ -27,14 +27,15 @@ FILES = [
 ]
 
 
-def perf_gate(tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+def perf_gate(tmp_path, *extra: str, short=SHORT, cwd=ROOT, timeout=300) -> tuple[subprocess.CompletedProcess, dict]:
+    """perf-gate with `short` and `extra`; its results go to tmp_path/results."""
     results = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "perfgate.run", *SHORT, "--results", str(results), *extra],
-        cwd=ROOT,
+        [sys.executable, "-m", "perfgate.run", *short, "--results", str(results), *extra],
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     verdict = json.loads((results / "verdict.json").read_text()) if (results / "verdict.json").exists() else {}
     return proc, verdict

@@ -1,0 +1,125 @@
+"""The compose path on a real Docker engine: build, healthy, gate verdicts,
+compose's own errors, a restrictive umask, Ctrl-C, and nothing left behind.
+Skipped, with the reason, where no engine answers `docker info`."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from perfgate.reporters import md_escape
+from tests.conftest import ROOT
+from tests.e2e.test_gate import perf_gate as gate_run
+
+SHORT = ["--backend", "compose", "--users", "10", "--spawn-rate", "10", "--run-time", "10s"]
+PROJECT = "perfgate-candidate"
+
+
+def _engine_missing() -> str | None:
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    for args in (["info"], ["compose", "version"]):
+        try:
+            proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return f"docker {' '.join(args)} did not answer in 60 s"
+        if proc.returncode != 0:
+            return f"docker {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
+    return None
+
+
+if (reason := _engine_missing()) and os.environ.get("PERFGATE_REQUIRE_DOCKER") == "1":
+    pytest.fail(f"PERFGATE_REQUIRE_DOCKER=1 but no Docker engine: {reason}", pytrace=False)
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.compose_engine,
+    pytest.mark.skipif(bool(reason), reason=f"no Docker engine: {reason}"),
+]
+
+
+def leftovers(project: str = PROJECT) -> list[str]:
+    label = f"label=com.docker.compose.project={project}"
+    found = []
+    for listing in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
+        proc = subprocess.run(["docker", *listing, "-q", "--filter", label], capture_output=True, text=True, check=True)
+        found += proc.stdout.split()
+    return found
+
+
+def perf_gate(tmp_path: Path, *extra: str, cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, dict]:
+    return gate_run(tmp_path, *extra, short=SHORT, cwd=cwd, timeout=900)
+
+
+def umask_077_checkout(tmp_path: Path) -> Path:
+    """This checkout as a user with umask 077 would have it: files 600, folders 700."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "results", "__pycache__"))
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    return copy
+
+
+def test_healthy_passes_from_a_umask_077_checkout_and_slowed_fails(tmp_path):
+    proc, verdict = perf_gate(tmp_path / "healthy", cwd=umask_077_checkout(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert verdict["verdict"] == "pass"
+    assert leftovers() == []
+    # compose's build and start-up output goes to stderr; stdout is the report alone
+    assert "request-api" not in proc.stdout.split("| entry")[0], proc.stdout[:2000]
+
+    proc, verdict = perf_gate(tmp_path / "slowed", "--backend-env", "BACKEND_API_LATENCY_MS=150")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    failed = {r["name"] for r in verdict["results"] if r["status"] == "fail"}
+    assert "p95 of POST /requests" in failed
+    assert leftovers() == []
+
+
+def test_compose_own_error_is_in_every_report(tmp_path):
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("0.0.0.0", 8000))
+        taken.listen()
+        proc, verdict = perf_gate(tmp_path)
+    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
+    problem = verdict["problems"][0]
+    first_line = problem.splitlines()[0]
+    assert first_line.startswith("docker compose up failed") and "8000" in first_line, problem
+    assert any(word in first_line for word in ("allocated", "in use")), problem
+    assert f"**No verdict:** {md_escape(first_line)}" in (tmp_path / "results" / "summary.md").read_text()
+    assert "::error" in proc.stdout and "8000" in proc.stdout  # the annotation
+    assert leftovers() == []
+
+
+def test_ctrl_c_twice_still_tears_everything_down(tmp_path):
+    results = tmp_path / "results"
+    gate = subprocess.Popen(
+        [sys.executable, "-m", "perfgate.run", *SHORT[:-1], "60s", "--results", str(results)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 600
+    seen = ""
+    while "running Locust" not in seen:
+        line = gate.stderr.readline()
+        assert line and time.monotonic() < deadline, seen[-3000:]
+        seen += line
+    time.sleep(3)
+    os.killpg(gate.pid, signal.SIGINT)
+    time.sleep(1.5)  # the teardown has begun
+    os.killpg(gate.pid, signal.SIGINT)
+    out, err = gate.communicate(timeout=300)
+    assert gate.returncode == 3, out[-2000:] + err[-3000:]
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert any("interrupted" in p for p in verdict["problems"]), verdict
+    assert leftovers() == []
