@@ -4,6 +4,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -161,8 +162,24 @@ def test_the_launcher_brings_back_what_died_and_loses_nothing(tmp_path, victim):
         assert "restarted" in log, log[-2000:]
         if victim == "worker":
             assert len(backend.workers()) == 2
+        else:  # woken by LISTEN again, not by the once-a-second poll (20 ms of work; about 0.5 s by the poll)
+            assert idle_submit_to_complete(backend.url) < 0.3
     finally:
         backend.stop()
+
+
+def idle_submit_to_complete(url: str, n: int = 10) -> float:
+    """Median seconds from POST to a COMPLETE read, one request at a time."""
+    took = []
+    with httpx.Client(base_url=url, timeout=5) as client:
+        for _ in range(n):
+            start = time.monotonic()
+            location = client.post("/requests", json={"params": {}}).headers["Location"]
+            while client.get(location).json()["status"] != "COMPLETE":
+                time.sleep(0.01)
+            took.append(time.monotonic() - start)
+            time.sleep(0.2)
+    return statistics.median(took)
 
 
 def test_a_process_that_cannot_start_makes_the_launcher_give_up(tmp_path):

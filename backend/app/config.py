@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     lease_s: float = Field(30.0, gt=0, description="a claim older than this is taken again")
     max_attempts: int = Field(5, ge=1, description="claims after which a request ends FAILED")
     idle_poll_s: float = Field(1.0, gt=0, description="fallback poll when no notification arrives")
-    retry_max_s: float = Field(10.0, gt=0, description="cap of the back-off while the database is down")
+    retry_max_s: float = Field(2.0, gt=0, description="cap of the back-off while the database is down")
 
     @model_validator(mode="after")
     def _lease_outlasts_work(self) -> "Settings":

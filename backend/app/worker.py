@@ -21,6 +21,7 @@ from backend.app.db import NOTIFY_CHANNEL, connect, create_pool
 
 log = logging.getLogger("request-processor")
 LISTEN_CHECK_S = 1.0  # how often an idle worker makes sure its LISTEN connection is alive
+RETRY_FIRST_S = 0.2  # the first wait after a database error; doubled up to BACKEND_RETRY_MAX_S
 
 CLAIM = """
 UPDATE requests
@@ -70,6 +71,7 @@ class Worker:
         self.wake = asyncio.Event()
         self.rng = random.Random()
         self.claimed: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self.connected = False
 
     def stop(self) -> None:
         self.stopping.set()
@@ -80,12 +82,14 @@ class Worker:
         is down. Any error is retried: asyncpg raises more than its documented
         classes on a lost connection (InternalClientError among them), and a
         worker that ends leaves accepted work waiting."""
-        delay = 0.2
+        delay = RETRY_FIRST_S
         while not self.stopping.is_set():
+            self.connected = False
             try:
                 await self._serve()
-                delay = 0.2
             except Exception as exc:  # noqa: BLE001 - see the docstring
+                if self.connected:  # a new outage: start the back-off over
+                    delay = RETRY_FIRST_S
                 log.warning("database error (%s: %s); retrying in %.1fs", type(exc).__name__, exc, delay)
                 try:
                     await asyncio.wait_for(self.stopping.wait(), timeout=delay)
@@ -100,6 +104,7 @@ class Worker:
         try:
             await listener.add_listener(NOTIFY_CHANNEL, lambda *_: self.wake.set())
             listener.add_termination_listener(lambda *_: self.wake.set())
+            self.connected = True
             log.info("worker %s ready (concurrency %d)", self.worker_id, s.worker_concurrency)
             while not self.stopping.is_set():
                 if listener.is_closed():  # else wake-ups stop and every request waits for the idle poll
