@@ -121,3 +121,27 @@ def test_no_regression_rules_is_a_problem():
 @pytest.mark.parametrize("low, high, status", [(1.11, 1.3, FAIL), (0.9, 1.1, PASS), (1.0, 1.2, INCONCLUSIVE)])
 def test_decide(low, high, status):
     assert compare.decide(low, high, 0.10) == status
+
+
+@pytest.mark.parametrize(
+    ("ratio", "low", "high"),
+    [
+        (0.971, 0.860, 1.109),  # an asymmetric interval: the symmetric half-width said 1.0x
+        (1.021, 0.826, 1.246),
+        (1.15, 1.05, 1.30),  # above the tolerance, the low side crosses it
+    ],
+)
+def test_run_length_advice_asks_for_a_longer_run_than_the_one_that_was_made(ratio, low, high):
+    c = compare.Comparison("GET", 95, 10.0, 10.0 * ratio, ratio, low, high, windows=8, se_log=0.05)
+    factor = compare.run_length_factor(c, 0.10)
+    assert factor > 1
+    advice = compare.run_length_advice(factor, c.windows, 5.0)
+    shown = float(advice.split("about ")[1].split("x")[0])
+    assert shown > 1.0 and "would decide" in advice
+
+
+def test_run_length_advice_when_the_ratio_sits_on_the_tolerance():
+    c = compare.Comparison("GET", 95, 10.0, 11.0, 1.1, 1.0, 1.2, windows=8, se_log=0.05)
+    advice = compare.run_length_advice(compare.run_length_factor(c, 0.10), 8, 5.0)
+    assert advice == "the ratio sits on the tolerance: no run of useful length would decide"
+    assert "inf" not in advice

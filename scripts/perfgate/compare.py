@@ -26,6 +26,7 @@ MIN_SAMPLES_PER_WINDOW = 20
 MIN_WINDOWS = 5
 RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
+MAX_USEFUL_FACTOR = 100.0  # past this, "run longer" means hours: the ratio is on the tolerance
 EDGES = np.geomspace(0.01, 600_000, 3101)  # ms; neighbouring edges differ by 0.58%
 
 
@@ -100,11 +101,23 @@ def decide(low: float, high: float, tolerance: float) -> str:
 
 
 def run_length_factor(c: Comparison, tolerance: float) -> float:
-    """How many times longer a run must be for the interval to clear 1 + tolerance
-    (its half-width shrinks with the square root of the number of windows)."""
-    distance = abs(math.log(c.ratio) - math.log(1 + tolerance))
-    half = (math.log(c.high) - math.log(c.low)) / 2
-    return math.inf if distance == 0 else max(1.0, (half / distance) ** 2)
+    """How many times longer a run must be for the interval to clear 1 + tolerance:
+    the side of the interval that crosses it (a bootstrap interval need not be
+    symmetric) shrinks with the square root of the number of windows. Always
+    above 1 for an interval that crosses; inf when the ratio sits on it."""
+    limit = math.log(1 + tolerance)
+    ratio = math.log(c.ratio)
+    crossing = math.log(c.high) - ratio if ratio < limit else ratio - math.log(c.low)
+    distance = abs(ratio - limit)
+    return math.inf if distance == 0 else (crossing / distance) ** 2
+
+
+def run_length_advice(factor: float, windows: int, window_s: float) -> str:
+    if not math.isfinite(factor) or factor > MAX_USEFUL_FACTOR:
+        return "the ratio sits on the tolerance: no run of useful length would decide"
+    factor = math.ceil(factor * 10) / 10  # never "1.0x as long" after a run of that length
+    minutes = factor * windows * window_s / 60
+    return f"a run about {factor:.1f}x as long (~{minutes:.1f} min of measurement) would decide"
 
 
 def compare_entry(samples: dict, rule: RegressionRule, window_s: float, confidence: float) -> Comparison | str:
@@ -141,13 +154,7 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
     if status == FAIL:
         text += f": regression ({c.baseline:.1f} ms -> {c.candidate:.1f} ms)"
     elif status == INCONCLUSIVE:
-        factor = run_length_factor(c, rule.tolerance)
-        seconds = factor * c.windows * window_s
-        text += (
-            f": inconclusive; a run about {factor:.1f}x as long (~{seconds / 60:.1f} min of measurement) would decide"
-            if math.isfinite(factor)
-            else ": inconclusive; the ratio sits on the tolerance"
-        )
+        text += ": inconclusive; " + run_length_advice(run_length_factor(c, rule.tolerance), c.windows, window_s)
     return RuleResult(
         rule.entry,
         f"p{rule.percentile}_regression",
