@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from perfgate import check_cli
+from perfgate import check_cli, reporters
+from perfgate.check import FAIL, RuleResult
 from tests.conftest import FIXTURES, ROOT
 
 
@@ -57,7 +58,24 @@ def test_failure_names_the_rule_in_junit_and_annotations(tmp_path):
     failures = ET.parse(results / "junit.xml").getroot().findall(".//testcase/failure")
     messages = [f.get("message") for f in failures]
     assert "p95 of POST /requests: 312 ms > limit 100 ms" in messages
-    assert "::error title=perf gate - p95 of POST /requests::p95 of POST /requests: 312 ms > limit 100 ms" in out
+    # placed on the entry's line in the thresholds file (relative to the workspace), once
+    annotation = "::error file=thresholds.json,line=5,title=perf gate - p95 of POST /requests::"
+    assert annotation + "p95 of POST /requests: 312 ms > limit 100 ms" in out.splitlines()
+    assert out.count("title=perf gate - p95 of POST /requests::") == 1
+
+
+def test_annotations_of_regressions_sit_under_regression_and_defaults_have_no_place(tmp_path):
+    thresholds = tmp_path / "t.json"
+    thresholds.write_text(
+        '{\n  "entries": {\n    "POST /requests": {"p95_ms": 1}\n  },\n'
+        '  "regression": {\n    "entries": {\n      "POST /requests": {"p50": 0.05}\n    }\n  }\n}\n'
+    )
+    place = reporters.rule_places(thresholds, tmp_path)
+    rule = RuleResult("POST /requests", "p50_regression", 0.05, 2, FAIL, "x")
+    assert place(rule) == "file=t.json,line=7,"
+    assert place(RuleResult("POST /requests", "p95_ms", 1, 2, FAIL, "x")) == "file=t.json,line=3,"
+    assert place(RuleResult("GET /x", "failure_ratio", 0.01, 0.5, FAIL, "x", default=True)) == ""
+    assert reporters.rule_places(thresholds, tmp_path / "elsewhere")(rule) == ""  # outside the workspace
 
 
 def test_github_summary_and_output_written_when_set(tmp_path):
@@ -65,7 +83,7 @@ def test_github_summary_and_output_written_when_set(tmp_path):
     env = {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)}
     code, *_ = run_cli("slow", tmp_path, env=env)
     assert code == 1
-    assert "| POST /requests | p95\\_ms | 312 ms | ≤ 100 ms | ❌ fail |" in summary.read_text()
+    assert "| POST /requests | p95 | 312 ms | ≤ 100 ms | ❌ fail |" in summary.read_text()
     assert "verdict=fail\n" in output.read_text()
 
 
@@ -80,7 +98,7 @@ def test_bad_thresholds_exit_2_without_traceback(tmp_path):
 def test_overload_option(tmp_path):
     assert run_cli("cpu", tmp_path / "a")[0] == 0
     code, out, *_ = run_cli("cpu", tmp_path / "b", extra=["--fail-on-overload"])
-    assert code == 3 and "::warning title=perf gate - load generator::" in out
+    assert code == 3 and "::warning title=perf gate - warning::the load generator's CPU went above 90%25" in out
 
 
 def test_installed_command_runs(tmp_path):

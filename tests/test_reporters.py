@@ -3,13 +3,16 @@ import io
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from datetime import datetime
+from pathlib import Path
 
 import junitparser
 import numpy as np
+import pytest
 
 from perfgate import check_cli, reporters
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 
 
 def verdict() -> Verdict:
@@ -54,16 +57,6 @@ def test_junit_problem_is_an_error_case():
     reporters.junit(Verdict(problems=["zero requests recorded"]), stream)
     root = ET.fromstring(stream.getvalue())
     assert root.find(".//testcase/error").get("message") == "zero requests recorded"
-
-
-def test_markdown_escapes_names_and_shows_both_tables():
-    lines = reporters.markdown_lines(verdict())
-    text = "\n".join(lines)
-    assert lines[0] == "## Perf gate: ❌ fail"
-    assert "GET /a\\|b\\<c\\>" in text
-    assert "| POST /requests | p95\\_ms | 312 ms | ≤ 250 ms | ❌ fail |" in text
-    assert "| ASYNC x | p95 | 100.0 ms | 110.0 ms | 1.100 | 0.950 – 1.250 | +10% | ❔ inconclusive |" in text
-    assert "> **Warning:** CPU 95%" in text
 
 
 def test_annotations_escape_workflow_command_data():
@@ -147,17 +140,66 @@ def test_a_configuration_error_is_an_error_case_naming_the_place(tmp_path):
     assert case.result[0].message == 't.json: $.entries["GET /x"].p95_ms: NaN is not a finite number'
 
 
-def test_multi_line_problems_keep_log_lines_out_of_the_markdown():
-    """A backend's log under a problem renders as text, never as headings, lists or rules."""
-    from markdown_it import MarkdownIt
+XSD = ROOT.parent / "shared" / "schemas" / "junit-10.xsd"
 
-    log = "\n".join(
-        ["pg_ctl: could not start server", "# not a heading", "- not a list", "---", "1. nor this", "``` nor a fence"]
-    )
-    verdict = Verdict(problems=[f"docker compose up failed (1): port 8000 is already allocated\n{log}"])
-    html = MarkdownIt("commonmark").render("\n".join(reporters.markdown_lines(verdict)))
-    assert "<blockquote>" in html and "port 8000 is already allocated" in html.split("</blockquote>")[0]
-    for tag in ("<h1>", "<ul>", "<ol>", "<hr />"):
-        assert tag not in html, html
-    code = html.split("<code>")[1].split("</code>")[0]
-    assert code.splitlines() == log.splitlines()
+
+def junit_of(tmp_path, case: str) -> Path:
+    """junit.xml as perf-check writes it for a passing, failing, inconclusive or no-verdict run."""
+    results = tmp_path / case / "results"
+    thresholds = tmp_path / case / "t.json"
+    loose = {"entries": {"POST /requests": {"p95_ms": 1000}}, "default_failure_ratio": 1}
+    compare = []
+    if case in ("pass", "fail"):
+        shutil.copytree(FIXTURES / "healthy", results)
+        shutil.copy(FIXTURES / "thresholds-loose.json", thresholds)
+        if case == "fail":
+            thresholds.write_text(thresholds.read_text().replace("200", "1"))
+    elif case == "inconclusive":
+        shutil.copytree(FIXTURES / "compare", results)
+        write_side_by_side(results, scale=1.10)
+        loose["regression"] = {"entries": {"POST /requests": {"p50": 0.10}}}
+        thresholds.write_text(json.dumps(loose))
+        compare = ["--compare"]
+    else:  # nothing was recorded
+        shutil.copytree(FIXTURES / "zero", results)
+        thresholds.write_text(json.dumps(loose))
+    args = check_cli.build_parser().parse_args(["--results", str(results), "--thresholds", str(thresholds), *compare])
+    code = check_cli.run_check(args, {}, io.StringIO(), io.StringIO())
+    assert code == {"pass": 0, "fail": 1, "inconclusive": 3, "no-verdict": 3}[case]
+    return results / "junit.xml"
+
+
+@pytest.mark.parametrize("case", ["pass", "fail", "inconclusive", "no-verdict"])
+def test_junit_validates_against_jenkins_xunit_schema(tmp_path, case):
+    if not XSD.exists():
+        pytest.skip(f"{XSD} is absent: the schema is read from beside the project, not copied into it")
+    import xmlschema
+
+    path = junit_of(tmp_path, case)
+    xmlschema.XMLSchema(str(XSD)).validate(str(path))
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites" and "disabled" not in root.attrib
+    for case_element in root.iter("testcase"):
+        assert "." not in case_element.get("classname")
+        for detail in [*case_element.iter("failure"), *case_element.iter("error")]:
+            assert "\n" not in detail.get("message") and len(detail.get("message")) <= reporters.MESSAGE_CHARS
+            assert detail.text and detail.text.startswith(detail.get("message").removesuffix("…"))
+
+
+def test_junit_suite_has_the_runs_time_and_timestamp(tmp_path):
+    path = junit_of(tmp_path, "inconclusive")
+    suite = ET.parse(path).getroot().find("testsuite")
+    assert float(suite.get("time")) == pytest.approx(60.0)  # the run info's start to stop
+    assert suite.get("timestamp").startswith(datetime.fromtimestamp(1_800_000_000).astimezone().isoformat()[:16])
+
+
+def test_the_schema_check_catches_what_junit_xml_writes_by_itself(tmp_path):
+    """disabled="0" is what made junit-xml's own output invalid: the check sees it."""
+    if not XSD.exists():
+        pytest.skip(f"{XSD} is absent")
+    import xmlschema
+    from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+    raw = to_xml_report_string([TestSuite("s", [TestCase("c")])])
+    assert not xmlschema.XMLSchema(str(XSD)).is_valid(raw)
+    assert xmlschema.XMLSchema(str(XSD)).is_valid(reporters._schema_head(raw, 1.0))

@@ -16,6 +16,7 @@ from tests.conftest import ROOT
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 GATE = ROOT / ".github" / "workflows" / "perf-gate.yml"
+COMMENT = ROOT / ".github" / "workflows" / "perf-gate-comment.yml"
 README = (ROOT / "README.md").read_text()
 
 
@@ -112,6 +113,7 @@ def test_artifact_and_junit_paths_match_what_the_checker_writes():
     junit = steps["Publish JUnit report"]["with"]["report_paths"]
     assert junit == "${{ env.RESULTS }}/junit.xml" and "junit.xml" in reporters.FILE_REPORTERS
     assert steps["Publish JUnit report"]["with"]["annotate_only"] is True  # read-only token on forks
+    assert steps["Publish JUnit report"]["with"]["skip_annotations"] is True  # the gate's own are the only ones
     assert steps["Dump docker compose logs"]["if"] == "failure()"
     assert steps["Upload results"]["if"].startswith("always()")
 
@@ -200,3 +202,32 @@ def test_dependabot_schema_catches_an_unknown_ecosystem(tmp_path):
 def test_tools_are_installed_from_the_registry():
     for name in ("check-jsonschema", "zizmor", "hadolint"):
         assert shutil.which(name, path=str(BIN)), name
+
+
+# -- the comment workflow: a write token, and only the default branch's code -----------
+
+
+def test_comment_workflow_runs_after_the_gate_with_only_what_it_needs():
+    wf = workflow_rules.load(COMMENT)
+    assert wf["on"] == {"workflow_run": {"workflows": ["perf-gate"], "types": ["completed"]}}
+    assert workflow_rules.load(GATE)["name"] == "perf-gate"  # the name it waits for
+    [job] = wf["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert job["if"] == "github.event.workflow_run.event == 'pull_request'"
+    steps = {step["name"]: step for step in job["steps"]}
+    checkout = steps["Check out the default branch"]
+    assert "ref" not in checkout["with"] and "repository" not in checkout["with"]  # never the pull request's code
+    download = steps["Download the gate's results"]["with"]
+    assert download["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert download["pattern"] == "perf-results-pull_request-*"  # the gate's upload on pull requests
+    assert "perf-results-${{ github.event_name }}-" in GATE.read_text()
+    post = steps["Post or update the comment"]
+    assert "python3 -m perfgate.comment --results gate-results" in post["run"]  # stdlib only: nothing installed
+    assert not any("pip install" in step.get("run", "") for step in job["steps"])
+
+
+def test_rules_catch_a_privileged_workflow_checking_out_the_pull_request(tmp_path):
+    old = "persist-credentials: false\n\n      - name: Download"
+    ref = "ref: ${{ github.event.workflow_run.head_sha }}"
+    path = broken_copy(tmp_path, old, old.replace("\n\n", f"\n          {ref}\n\n"), source=COMMENT)
+    assert workflow_rules.problems(path) == ["a workflow_run workflow checks out other code than the default branch's"]

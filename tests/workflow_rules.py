@@ -29,7 +29,11 @@ def problems(path: Path) -> list[str]:
         if re.match(r"^\s*(?:-\s*)?uses:", line) and not line.strip().removeprefix("- ").startswith("uses: ./"):
             if not SHA_PIN.match(line):
                 found.append(f"not pinned to a full SHA with a version comment: {line.strip()}")
+    privileged = bool({"workflow_run", "pull_request_target"} & set(wf.get("on") or {}))
     for step in steps(wf):
+        if privileged and step.get("uses", "").startswith("actions/checkout@"):
+            if {"ref", "repository"} & set(step.get("with") or {}):
+                found.append(f"a {'/'.join(wf['on'])} workflow checks out other code than the default branch's")
         if "name" not in step:
             found.append(f"step without a name: {step}")
         if "${{" in step.get("run", ""):

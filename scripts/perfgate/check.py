@@ -5,6 +5,7 @@ import difflib
 import functools
 from dataclasses import dataclass, field
 
+from perfgate.context import RunContext
 from perfgate.errors import EXIT_FAIL, EXIT_NO_VERDICT, EXIT_PASS, EXIT_USAGE, ConfigError
 from perfgate.results import RunResults
 from perfgate.thresholds import AGGREGATE, Limit, Thresholds
@@ -46,6 +47,9 @@ class RuleResult:
     baseline: float | None = None
     interval: tuple[float, float] | None = None
     default: bool = False  # the limit is the documented default, not the file's
+    # over time, for the charts: (seconds since the run's first sample, the value in that window)
+    per_window: list[tuple[float, float]] | None = None
+    window_s: float | None = None
 
     @property
     def name(self) -> str:
@@ -60,6 +64,7 @@ class Verdict:
     overloaded: bool = False
     fail_on_overload: bool = False
     config_errors: list[str] = field(default_factory=list)  # bad usage or configuration: nothing was judged
+    context: RunContext | None = None  # how the load was made, for the reports
 
     @property
     def status(self) -> str:

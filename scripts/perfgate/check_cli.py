@@ -13,11 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from perfgate import crash, plots, reporters, results, samples, stalls, thresholds
+from perfgate import charts, context, crash, plots, reporters, results, samples, stalls, summary, thresholds
 from perfgate.check import Verdict, check
 from perfgate.compare import compare_run
 from perfgate.errors import ConfigError, NoVerdict
 from perfgate.github import GitHub
+from perfgate.samples import CANDIDATE
+
+CHART_WINDOW_S = 5.0  # the timeline's window, and the comparison's by default
 
 
 class Parser(argparse.ArgumentParser):
@@ -51,6 +54,8 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
     prefix = args.results / args.prefix
     run = results.load(prefix)
     verdict = check(run, limits, fail_on_overload=args.fail_on_overload)
+    verdict.context, unreadable = context.load(args.results, run.run_info)
+    verdict.warnings += unreadable
     try:
         raw = samples.load(Path(f"{prefix}_raw.csv"))
     except NoVerdict as exc:
@@ -64,33 +69,47 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         verdict.problems += problems
     if args.compare:
         compare_run(verdict, raw, limits)
+    charts.add_latency_windows(verdict.results, raw.ok, CANDIDATE if args.compare else "", CHART_WINDOW_S)
     return verdict, raw
 
 
-def report(verdict: Verdict, out_dir: Path, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> None:
-    """Every format, each on its own: one that cannot be written does not stop the others."""
-    summary = io.StringIO()
-    reporters.markdown(verdict, summary)
+def finish(
+    verdict: Verdict,
+    out_dir: Path,
+    env: Mapping[str, str],
+    stdout: TextIO,
+    stderr: TextIO,
+    thresholds_file: Path | None = None,
+) -> int:
+    """Every report, each on its own (one that cannot be written does not stop
+    the others); the exit code."""
+    for line in verdict.config_errors + verdict.problems:
+        stderr.write(f"Error: {line}\n")
+    text = io.StringIO()
+    summary.markdown(verdict, text)
     try:
-        reporters.write_all(verdict, out_dir, rendered={"summary.md": summary.getvalue()})
+        reporters.write_all(verdict, out_dir, rendered={"summary.md": text.getvalue()})
     except OSError as exc:
         stderr.write(f"Error: cannot write reports to {out_dir}: {exc.strerror or exc}\n")
-    reporters.annotations(verdict, stdout)
-    stdout.write(summary.getvalue())
+    root = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
+    reporters.annotations(verdict, stdout, reporters.rule_places(thresholds_file, root))
+    stdout.write(text.getvalue())
     gh = GitHub.from_env(env)
     try:
-        gh.append_summary(summary.getvalue())
+        gh.append_summary(text.getvalue())
         gh.set_outputs({"verdict": verdict.status, "junit": str(out_dir / "junit.xml")})
     except OSError as exc:
         stderr.write(f"Error: cannot write GitHub's step summary or outputs: {exc.strerror or exc}\n")
+    return verdict.exit_code
 
 
-def draw_timeline(raw: samples.RawSamples | None, out_dir: Path, stderr: TextIO) -> None:
+def draw_timeline(raw: samples.RawSamples | None, verdict: Verdict, out_dir: Path, stderr: TextIO) -> None:
     """A report only: it never changes the verdict, whatever goes wrong."""
     try:
         (out_dir / plots.FILE).unlink(missing_ok=True)
         if raw is not None:
-            plots.write_timeline(raw.ok, out_dir)
+            limits = {r.entry: r.limit for r in verdict.results if r.metric == "p95_ms"}
+            plots.write_timeline(raw.ok, out_dir, CHART_WINDOW_S, limits)
     except Exception as exc:  # noqa: BLE001 - a picture must not turn a verdict into a crash
         stderr.write(f"Warning: timeline not drawn: {type(exc).__name__}: {exc}\n")
 
@@ -103,21 +122,14 @@ def verdict_for(exc: BaseException, out_dir: Path) -> Verdict:
     return Verdict(problems=[crash.describe(exc, out_dir)])
 
 
-def finish(verdict: Verdict, out_dir: Path, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
-    for line in verdict.config_errors + verdict.problems:
-        stderr.write(f"Error: {line}\n")
-    report(verdict, out_dir, env, stdout, stderr)
-    return verdict.exit_code
-
-
 def run_check(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
     raw = None
     try:
         verdict, raw = evaluate(args)
     except Exception as exc:  # noqa: BLE001 - every outcome is reported, never a traceback
         verdict = verdict_for(exc, args.results)
-    code = finish(verdict, args.results, env, stdout, stderr)
-    draw_timeline(raw, args.results, stderr)
+    code = finish(verdict, args.results, env, stdout, stderr, args.thresholds)
+    draw_timeline(raw, verdict, args.results, stderr)
     return code
 
 

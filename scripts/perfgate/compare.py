@@ -14,7 +14,7 @@ is inconclusive, with the run length that would decide.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +41,7 @@ class Comparison:
     high: float
     windows: int
     se_log: float  # bootstrap standard error of ln(ratio): this run's noise
+    per_window: list[tuple[float, float]] = field(default_factory=list)  # (start s, ratio) of each window judged
 
     @property
     def half_width(self) -> float:
@@ -69,14 +70,18 @@ def hist_percentiles(counts: np.ndarray, q: float) -> np.ndarray:
     return np.exp(lo + frac * (hi - lo))
 
 
-def paired_windows(base: Samples, cand: Samples, window_s: float, skip: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Histograms of the windows where both sides have enough samples; the
+def paired_windows(
+    base: Samples, cand: Samples, window_s: float, skip: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Histograms of the windows where both sides have enough samples, and
+    where each of those windows starts (seconds since the first sample); the
     first `skip` windows (ramp-up, cold caches) are left out."""
-    start = min(base.times.min(), cand.times.min()) + skip * window_s
+    first = min(base.times.min(), cand.times.min())
+    start = first + skip * window_s
     n = max(0, int(math.ceil((max(base.times.max(), cand.times.max()) - start) / window_s)))
     hb, hc = window_histograms(base, start, window_s, n), window_histograms(cand, start, window_s, n)
     both = (hb.sum(axis=1) >= MIN_SAMPLES_PER_WINDOW) & (hc.sum(axis=1) >= MIN_SAMPLES_PER_WINDOW)
-    return hb[both], hc[both]
+    return hb[both], hc[both], (np.flatnonzero(both) + skip) * window_s
 
 
 def bootstrap_ratio(hb: np.ndarray, hc: np.ndarray, q: float, confidence: float) -> tuple[float, float, float, float]:
@@ -124,13 +129,14 @@ def compare_entry(samples: dict, rule: RegressionRule, window_s: float, confiden
     base, cand = samples.get((BASELINE, rule.entry)), samples.get((CANDIDATE, rule.entry))
     if base is None or cand is None:
         return f"no successful samples of {rule.entry} for {'the baseline' if base is None else 'the candidate'}"
-    hb, hc = paired_windows(base, cand, window_s)
+    hb, hc, starts = paired_windows(base, cand, window_s)
     if len(hb) < MIN_WINDOWS:
         return (
             f"only {len(hb)} window(s) of {window_s:g}s with {MIN_SAMPLES_PER_WINDOW}+ samples on both sides; "
             f"need {MIN_WINDOWS}: run longer"
         )
     ratio, low, high, se = bootstrap_ratio(hb, hc, rule.percentile, confidence)
+    window_ratios = hist_percentiles(hc, rule.percentile) / hist_percentiles(hb, rule.percentile)
     return Comparison(
         entry=rule.entry,
         percentile=rule.percentile,
@@ -141,6 +147,7 @@ def compare_entry(samples: dict, rule: RegressionRule, window_s: float, confiden
         high=high,
         windows=len(hb),
         se_log=se,
+        per_window=list(zip(starts.tolist(), window_ratios.tolist(), strict=True)),
     )
 
 
@@ -164,6 +171,8 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
         text,
         baseline=c.baseline,
         interval=(c.low, c.high),
+        per_window=c.per_window,
+        window_s=window_s,
     )
 
 

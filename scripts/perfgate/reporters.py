@@ -3,151 +3,91 @@ or file given to it. Names coming from results are escaped for their format."""
 
 import json
 import re
+import socket
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict, fmt
-
-ICONS = {PASS: "✅ pass", FAIL: "❌ fail", ERROR: "⚠️ error", INCONCLUSIVE: "❔ inconclusive"}
-
+from perfgate import summary
+from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
 
 INCONCLUSIVE_PREFIX = "inconclusive, not a regression: "
+CLASSNAME = "perf-gate"
+MESSAGE_CHARS = 200
 PRETTY_MAX = 1000  # reports with more rules than this are written compact
-MAX_ROWS = 500  # rules in the Markdown summary
+
+
+def _short(text: str) -> str:
+    """A message attribute: one line, short (consumers show it as a title); the whole text goes in the body."""
+    first = text.split("\n", 1)[0]
+    return first if len(first) <= MESSAGE_CHARS else first[: MESSAGE_CHARS - 1] + "…"
+
+
+def _case(name: str, stdout: str | None = None) -> TestCase:
+    # One classname for all: consumers split classnames on dots into files and packages,
+    # and an entry like "GET /v1.2/items" would become one.
+    return TestCase(name=name, classname=CLASSNAME, stdout=stdout, elapsed_sec=0.0)
 
 
 def junit(verdict: Verdict, stream: TextIO) -> None:
     """One test case per rule; problems that blocked a verdict are errored cases.
     Inconclusive is an error, not a skip: JUnit consumers show skips green
-    while the job is red."""
+    while the job is red. Valid under Jenkins xunit's junit-10.xsd, in pytest's
+    manner: a short message attribute and the details in the element's body."""
     cases = []
-    for error in verdict.config_errors:
-        case = TestCase(name="configuration", classname="perf-gate")
-        case.add_error_info(message=error, error_type="configuration")
+
+    def errored(name: str, text: str, kind: str) -> None:
+        case = _case(name)
+        case.add_error_info(message=_short(text), output=text, error_type=kind)
         cases.append(case)
+
+    for error in verdict.config_errors:
+        errored("configuration", error, "configuration")
     small = len(verdict.results) <= PRETTY_MAX
     for r in verdict.results:
         # a passed rule's message repeats its name and numbers: kept in small reports only
-        stdout = r.message if small or r.status != PASS else None
-        case = TestCase(name=r.name, classname=f"perf-gate.{r.entry}", stdout=stdout)
+        case = _case(r.name, stdout=r.message if small and r.status == PASS else None)
         if r.status == FAIL:
-            case.add_failure_info(message=r.message, failure_type="threshold")
+            case.add_failure_info(message=_short(r.message), output=r.message, failure_type="threshold")
         elif r.status == ERROR:
-            case.add_error_info(message=r.message, error_type="no-verdict")
+            case.add_error_info(message=_short(r.message), output=r.message, error_type="no-verdict")
         elif r.status == INCONCLUSIVE:
-            case.add_error_info(message=INCONCLUSIVE_PREFIX + r.message, error_type="inconclusive")
+            text = INCONCLUSIVE_PREFIX + r.message
+            case.add_error_info(message=_short(text), output=text, error_type="inconclusive")
         cases.append(case)
     for problem in verdict.problems:
-        case = TestCase(name="measurement", classname="perf-gate")
-        case.add_error_info(message=problem, error_type="no-verdict")
-        cases.append(case)
+        errored("measurement", problem, "no-verdict")
     if verdict.overloaded and verdict.fail_on_overload:
-        case = TestCase(name="load generator", classname="perf-gate")
-        case.add_error_info(message="; ".join(verdict.warnings), error_type="overloaded")
-        cases.append(case)
+        errored("load generator", "; ".join(verdict.warnings), "overloaded")
+    ctx = verdict.context
+    suite = TestSuite(
+        "perf-gate",
+        cases,
+        hostname=socket.gethostname(),
+        timestamp=None
+        if ctx is None or ctx.started is None
+        else datetime.fromtimestamp(ctx.started).astimezone().isoformat(),
+    )
     # junit-xml pretty-prints by parsing its own output again: seconds for tens of thousands of cases
-    stream.write(to_xml_report_string([TestSuite("perf-gate", cases)], prettyprint=len(cases) <= PRETTY_MAX))
+    xml = to_xml_report_string([suite], prettyprint=len(cases) <= PRETTY_MAX)
+    duration = None if ctx is None else ctx.duration_s
+    stream.write(_schema_head(xml, duration))
 
 
-def md_escape(text: str) -> str:
-    for ch in "\\|`*_[]<>":
-        text = text.replace(ch, "\\" + ch)
-    return text
-
-
-def _notice(label: str, text: str) -> list[str]:
-    """The first line quoted; the rest (compose output, a backend's log) verbatim
-    in a folded code block, where no log line can become a heading or a list."""
-    first, _, rest = text.partition("\n")
-    lines = [f"> **{label}:** {md_escape(first)}"]
-    if rest.strip():
-        fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", rest)), default=0))
-        lines += ["", "<details><summary>details</summary>", "", fence, rest.rstrip("\n"), fence, "", "</details>", ""]
-    return lines
-
-
-def _row(*cells: str) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _cell(metric: str, value: float | None) -> str:
-    return "—" if value is None else fmt(metric, value)
-
-
-def _ms(value: float | None) -> str:
-    """Compared percentiles come from raw samples: a tenth of a millisecond is signal there."""
-    return "—" if value is None else f"{value:.1f} ms"
-
-
-def markdown_lines(verdict: Verdict) -> list[str]:
-    lines = [f"## Perf gate: {ICONS[verdict.status]}", ""]
-    for label, texts in (
-        ("Configuration error", verdict.config_errors),
-        ("No verdict", verdict.problems),
-        ("Warning", verdict.warnings),
-    ):
-        for text in texts:
-            lines += _notice(label, text)
-    if verdict.config_errors or verdict.problems or verdict.warnings:
-        lines.append("")
-    shown, hidden = _within_limit(verdict.results)
-    absolute = [r for r in shown if r.baseline is None and r.interval is None]
-    compared = [r for r in shown if r.baseline is not None or r.interval is not None]
-    if hidden:
-        lines += [
-            f"{len(shown)} of {len(verdict.results)} rules shown, every one that did not pass among them; "
-            "all are in `verdict.json` and `junit.xml`.",
-            "",
-        ]
-    if absolute:
-        lines += ["| entry | metric | measured | limit | result |", "| --- | --- | ---: | ---: | --- |"]
-        for r in absolute:
-            limit = _limit_cell(r)
-            lines.append(
-                _row(md_escape(r.entry), md_escape(r.metric), _cell(r.metric, r.measured), limit, ICONS[r.status])
-            )
-        lines.append("")
-        if any(r.default for r in absolute):
-            lines += ["*(default)*: the failure guard, applied where the thresholds file sets no `failure_ratio`.", ""]
-        lines += [f"- {md_escape(r.message)}" for r in absolute if r.metric == "stall" and r.status != PASS]
-    if compared:
-        lines += [
-            "| entry | metric | baseline | candidate | ratio | interval | tolerated | result |",
-            "| --- | --- | ---: | ---: | ---: | --- | ---: | --- |",
-        ]
-        for r in compared:
-            ratio = "—" if r.measured is None or not r.baseline else f"{r.measured / r.baseline:.3f}"
-            interval = "—" if r.interval is None else f"{r.interval[0]:.3f} – {r.interval[1]:.3f}"
-            percentile = r.metric.removesuffix("_regression")
-            cells = [md_escape(r.entry), percentile, _ms(r.baseline), _ms(r.measured)]
-            lines.append(_row(*cells, ratio, interval, f"+{r.limit:.0%}", ICONS[r.status]))
-        lines.append("")
-        lines += [f"- {md_escape(r.message)}" for r in compared if r.status != PASS]
-    return lines
-
-
-def _within_limit(results: list) -> tuple[list, int]:
-    """At most MAX_ROWS rules, those that did not pass first: GitHub refuses a
-    step summary over 1 MiB, and nobody reads ten thousand passing rows."""
-    if len(results) <= MAX_ROWS:
-        return results, 0
-    keep = {id(r) for r in [r for r in results if r.status != PASS][:MAX_ROWS]}
-    keep |= {id(r) for r in [r for r in results if r.status == PASS][: MAX_ROWS - len(keep)]}
-    return [r for r in results if id(r) in keep], len(results) - len(keep)
-
-
-def _limit_cell(r) -> str:
-    if r.metric == "stall":
-        return f"none ≥ {r.limit:g} s"
-    limit = ("≥ " if r.metric.startswith("min_") else "≤ ") + fmt(r.metric, r.limit)
-    return limit + (" *(default)*" if r.default else "")
-
-
-def markdown(verdict: Verdict, stream: TextIO) -> None:
-    stream.write("\n".join(markdown_lines(verdict)) + "\n")
+def _schema_head(xml: str, duration_s: float | None) -> str:
+    """junit-xml writes `disabled` on <testsuites> and <testsuite>, which the
+    schema does not allow, and the sum of the cases' times as the suite's: the
+    run's duration is the time that means something here. Both tags come before
+    the first case, and attribute values cannot hold a quote, so a pattern over
+    that head is exact."""
+    end = min((i for i in (xml.find("<testcase"), xml.find("<properties")) if i >= 0), default=len(xml))
+    head = re.sub(r' disabled="\d+"', "", xml[:end])
+    if duration_s is not None:
+        head = re.sub(r' time="[^"]*"', f' time="{max(duration_s, 0.0):.3f}"', head)
+    return head + xml[end:]
 
 
 def verdict_json(verdict: Verdict, stream: TextIO) -> None:
@@ -168,29 +108,57 @@ def _escape_command(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def annotations(verdict: Verdict, stream: TextIO) -> None:
-    """GitHub workflow commands: one ::error per failed rule or problem."""
+def rule_places(thresholds: Path | None, root: Path) -> Callable[[RuleResult], str]:
+    """`file=...,line=...,` for a rule: the line of its entry in the thresholds
+    file (under "regression" for a comparison), so the annotation sits where the
+    rule is written; "" where that cannot be found (a default limit, a file
+    outside the repository)."""
+    try:
+        lines = thresholds.read_text(encoding="utf-8").splitlines() if thresholds else []
+        name = thresholds.resolve().relative_to(root.resolve()).as_posix() if thresholds else ""
+    except (OSError, ValueError):
+        return lambda r: ""
+    regression_at = next((i for i, line in enumerate(lines) if '"regression"' in line), len(lines))
 
-    def command(kind: str, title: str, message: str) -> None:
-        title = _escape_command(title).replace(",", "%2C").replace(":", "%3A")
-        stream.write(f"::{kind} title=perf gate - {title}::{_escape_command(message)}\n")
+    def place(r: RuleResult) -> str:
+        key = json.dumps(r.entry) + ":"
+        start = regression_at if r.metric.endswith("_regression") else 0
+        for i in range(start, len(lines)):
+            if key in lines[i].replace('": ', '":'):
+                return f"file={_escape_property(name)},line={i + 1},"
+        return ""
+
+    return place
+
+
+def _escape_property(text: str) -> str:
+    return _escape_command(text).replace(",", "%2C").replace(":", "%3A")
+
+
+def annotations(verdict: Verdict, stream: TextIO, place: Callable[[RuleResult], str] = lambda r: "") -> None:
+    """GitHub workflow commands: one per rule that did not pass (error; warning
+    when inconclusive), one per problem. The only annotations of a run: the
+    JUnit action is told to make none, so nothing is annotated twice."""
+
+    def command(kind: str, title: str, message: str, where: str = "") -> None:
+        stream.write(f"::{kind} {where}title=perf gate - {_escape_property(title)}::{_escape_command(message)}\n")
 
     for r in verdict.results:
         if r.status in (FAIL, ERROR):
-            command("error", r.name, r.message)
+            command("error", r.name, r.message, place(r))
         elif r.status == INCONCLUSIVE:
-            command("warning", f"inconclusive {r.name}", r.message)
+            command("warning", f"inconclusive {r.name}", r.message, place(r))
     for e in verdict.config_errors:
         command("error", "configuration error", e)
     for p in verdict.problems:
         command("error", "no verdict", p)
     for w in verdict.warnings:
-        command("warning", "load generator", w)
+        command("warning", "warning", w)
 
 
 FILE_REPORTERS: dict[str, Callable[[Verdict, TextIO], None]] = {
     "junit.xml": junit,
-    "summary.md": markdown,
+    "summary.md": summary.markdown,
     "verdict.json": verdict_json,
 }
 

@@ -63,6 +63,7 @@ class RunInfo:
     spawning_complete_time: float | None = None
     stop_time: float | None = None
     unfinished_at_stop: int = 0
+    users: int | None = None
 
 
 @dataclass
@@ -248,6 +249,7 @@ def load_run_info(path: Path) -> RunInfo:
         cpu_warning=data.get("cpu_warning", False),
         max_cpu_percent=_info_number(data, "max_cpu_percent", path, 0, 100_000) or 0.0,
         unfinished_at_stop=int(_info_number(data, "unfinished_at_stop", path, 0, 1e12) or 0),
+        users=None if (users := _info_number(data, "users", path, 0, 1e9)) is None else int(users),
         **times,
     )
 

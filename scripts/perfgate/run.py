@@ -22,14 +22,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
-from perfgate import backends, calibrate, check_cli, crash, inputs, plots, reporters, samples, thresholds
+from perfgate import backends, calibrate, check_cli, context, crash, inputs, plots, reporters, samples, thresholds
 from perfgate.check import Verdict
 from perfgate.errors import ConfigError, NoVerdict
 from perfgate.worktree import baseline_worktree
 
 PREFIX = "locust"
 # Everything a run writes: cleared first, so the folder holds only this run's reports.
-RUN_FILES = [*reporters.FILE_REPORTERS, "report.html", plots.FILE, crash.FILE, *calibrate.FILES]
+RUN_FILES = [*reporters.FILE_REPORTERS, "report.html", plots.FILE, crash.FILE, context.FILE, *calibrate.FILES]
 RUN_GLOBS = [f"{PREFIX}_*", "backend-*.log"]
 MAX_DIGITS = 9
 
@@ -239,6 +239,15 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
     # The same options as the real run, with a placeholder host: checked before any backend starts.
     planned = preflight(locust_command(args, "http://localhost", limits.exclude_ramp_up), env)
     say(err, f"Locust: {planned['users']} users, {planned['spawn_rate']:g}/s, {planned['run_time_s']} s")
+    context.write(
+        args.results,
+        users=planned["users"],
+        spawn_rate=planned["spawn_rate"],
+        run_time_s=planned["run_time_s"],
+        backend=args.host or args.backend,
+        candidate=context.commit(cwd, "HEAD"),
+        baseline=context.commit(cwd, args.compare_to) if args.compare_to else None,
+    )
     candidate_env = {**env, **dict(args.backend_env)}
     with ExitStack() as stack:
         if args.compare_to:

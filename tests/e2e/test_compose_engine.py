@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.reporters import md_escape
+from perfgate.summary import md_escape
 from tests.conftest import ROOT
 from tests.e2e.test_gate import perf_gate as gate_run
 

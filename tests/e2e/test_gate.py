@@ -59,4 +59,4 @@ def test_slowed_backend_fails_and_junit_names_the_rule(tmp_path):
     failed = {case.get("name") for case in root.iter("testcase") if case.find("failure") is not None}
     assert "p95 of POST /requests" in failed
     assert "p95 of GET /requests/{id}" in failed
-    assert "::error title=perf gate - p95 of POST /requests::" in proc.stdout
+    assert "::error file=thresholds.json,line=5,title=perf gate - p95 of POST /requests::" in proc.stdout

@@ -1,0 +1,85 @@
+"""The run's context: how the load was made and on what, so that a reader can
+judge the numbers (20 users on 2 CPUs with Locust at 95% is not 200 users on
+16). perf-gate writes what only it knows (`perf-gate-context.json`: backend,
+commits, CPUs, spawn rate); Locust's run info adds the rest. A report only:
+nothing here changes a verdict."""
+
+import json
+import math
+import os
+import subprocess
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import get_args
+
+from perfgate.results import RunInfo
+
+FILE = "perf-gate-context.json"
+
+
+@dataclass
+class RunContext:
+    started: float | None = None  # Unix time the load began
+    duration_s: float | None = None  # from the start to the users' stop
+    users: int | None = None
+    spawn_rate: float | None = None
+    run_time_s: float | None = None
+    backend: str | None = None  # embedded, compose, or the host's URL
+    candidate: str | None = None  # commit
+    baseline: str | None = None  # commit, for a comparison
+    cpus: int | None = None
+    max_cpu_percent: float | None = None  # the load generator's peak
+
+
+def _fits(value: object, kind: type) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else True
+
+
+def commit(repo: Path, ref: str) -> str | None:
+    """The commit `ref` names in `repo`; None outside a repository (a report only)."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
+def write(results: Path, **known: object) -> None:
+    """What perf-gate knows before the load starts; unknown keys are refused by the dataclass."""
+    context = RunContext(cpus=os.cpu_count(), **known)  # type: ignore[arg-type]
+    (results / FILE).write_text(json.dumps({k: v for k, v in asdict(context).items() if v is not None}))
+
+
+def load(results: Path, run_info: RunInfo) -> tuple[RunContext, list[str]]:
+    """The context, and warnings for what could not be read (never an error)."""
+    context, warnings = RunContext(), []
+    path = results / FILE
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError, RecursionError) as exc:
+            warnings.append(f"{path}: run context unreadable ({exc}); the report goes without it")
+            data = {}
+        for field in fields(RunContext):
+            value, kind = data.get(field.name), get_args(field.type)[0]
+            if _fits(value, kind):
+                setattr(context, field.name, value)
+    if run_info.start_time is not None:
+        context.started = run_info.start_time
+        if run_info.stop_time is not None:
+            context.duration_s = run_info.stop_time - run_info.start_time
+    if run_info.users is not None:
+        context.users = run_info.users
+    if run_info.max_cpu_percent:
+        context.max_cpu_percent = run_info.max_cpu_percent
+    return context, warnings
