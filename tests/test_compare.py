@@ -1,6 +1,8 @@
 """The side-by-side statistics on synthetic samples with known effects (fixed seeds)."""
 
 import csv
+import math
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from perfgate import compare
 from perfgate import samples as raw_samples
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
+from perfgate.samples import BASELINE, CANDIDATE, Samples
 from perfgate.thresholds import RegressionRule, Thresholds
 
 
@@ -145,3 +148,56 @@ def test_run_length_advice_when_the_ratio_sits_on_the_tolerance():
     advice = compare.run_length_advice(compare.run_length_factor(c, 0.10), 8, 5.0)
     assert advice == "the ratio sits on the tolerance: no run of useful length would decide"
     assert "inf" not in advice
+
+
+T0 = 1_800_000_000.0
+BASE, CAND = (BASELINE, "E"), (CANDIDATE, "E")
+
+
+def trials_data(seed: int, k: int, tau: float, trial_s: int = 30, rate: int = 40):
+    """k trials with gaps between them; in each the candidate is exp(N(0, tau))
+    times the baseline: no regression overall, but trials that disagree."""
+    rng = np.random.default_rng(seed)
+    parts, spans, t = {BASE: ([], []), CAND: ([], [])}, [], T0
+    for _ in range(k):
+        effect = math.exp(rng.normal(0, tau))
+        for key, scale in ((BASE, 1.0), (CAND, effect)):
+            parts[key][0].append(np.sort(rng.uniform(t, t + trial_s, trial_s * rate)))
+            parts[key][1].append(10 * scale * rng.lognormal(0, 0.5, trial_s * rate))
+        spans.append((t, t, t + trial_s))
+        t += trial_s + 10
+    samples = {key: Samples(np.concatenate(ts), np.concatenate(vs)) for key, (ts, vs) in parts.items()}
+    return samples, spans
+
+
+def test_trials_that_disagree_widen_the_interval_so_it_covers_the_truth():
+    rule = RegressionRule("E", 50, 0.05)
+    covered = {"trials": 0, "one run": 0}
+    for seed in range(30):
+        samples, spans = trials_data(seed, k=4, tau=0.03)
+        for name, given in (("trials", spans), ("one run", None)):
+            c = compare.compare_entry(samples, rule, 5, 0.95, given)
+            covered[name] += c.low <= 1.0 <= c.high
+    assert covered["trials"] >= 26, covered  # about 95%; 56 of 60 in a longer series
+    assert covered["one run"] < covered["trials"], covered  # windows alone miss the variance between trials
+
+
+def test_trials_that_agree_cost_little():
+    rule = RegressionRule("E", 50, 0.05)
+    widths = {"trials": [], "one run": []}
+    for seed in range(12):
+        samples, spans = trials_data(seed, k=4, tau=0.0)
+        for name, given in (("trials", spans), ("one run", None)):
+            c = compare.compare_entry(samples, rule, 5, 0.95, given)
+            widths[name].append(math.log(c.high / c.low))
+    ratio = statistics.median(widths["trials"]) / statistics.median(widths["one run"])
+    assert ratio < 1.35, ratio  # each trial's first window is warm-up, and the estimate of the spread is noisy
+
+
+def test_trial_windows_stay_inside_their_trial():
+    samples, spans = trials_data(1, k=3, tau=0.0)
+    c = compare.compare_entry(samples, RegressionRule("E", 50, 0.05), 5, 0.95, spans)
+    starts = [s for s, _ in c.per_window]
+    # 30 s trials 10 s apart, the first window of each left out: windows start 5..25, 45..65, 85..105
+    assert [round(s) for s in starts][:5] == [5, 10, 15, 20, 25]
+    assert all(not (30 <= s < 45) and not (70 <= s < 85) for s in starts), starts

@@ -15,8 +15,8 @@ TYPO_SEARCHES = 10  # past this many entries that never ran, it is not a typo
 
 
 def fmt(metric: str, value: float) -> str:
-    if metric.endswith("_ms"):
-        return f"{value:g} ms"
+    if metric.endswith("_ms"):  # Locust's whole milliseconds, or a tenth for merged trials' exact ones
+        return f"{round(value, 1):g} ms"
     if metric == "failure_ratio":
         return f"{value:.2%}"
     if metric == "min_rps":

@@ -68,7 +68,7 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         verdict.results += found
         verdict.problems += problems
     if args.compare:
-        compare_run(verdict, raw, limits)
+        compare_run(verdict, raw, limits, run.run_info.trials)
     charts.add_latency_windows(verdict.results, raw.ok, CANDIDATE if args.compare else "", CHART_WINDOW_S)
     return verdict, raw
 

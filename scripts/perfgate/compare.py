@@ -24,6 +24,7 @@ from perfgate.thresholds import RegressionRule, Thresholds
 
 MIN_SAMPLES_PER_WINDOW = 20
 MIN_WINDOWS = 5
+MIN_WINDOWS_PER_TRIAL = 3  # fewer, and a trial's own ratio and its noise mean little
 RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
 MAX_USEFUL_FACTOR = 100.0  # past this, "run longer" means hours: the ratio is on the tolerance
@@ -40,7 +41,8 @@ class Comparison:
     low: float
     high: float
     windows: int
-    se_log: float  # bootstrap standard error of ln(ratio): this run's noise
+    se_log: float  # standard error of ln(ratio): this run's noise, within trials and between them
+    between_log: float = 0.0  # standard deviation of ln(ratio) between trials beyond their own noise
     per_window: list[tuple[float, float]] = field(default_factory=list)  # (start s, ratio) of each window judged
 
     @property
@@ -70,18 +72,28 @@ def hist_percentiles(counts: np.ndarray, q: float) -> np.ndarray:
     return np.exp(lo + frac * (hi - lo))
 
 
+def _within(s: Samples, low: float, high: float) -> Samples:
+    keep = (s.times >= low) & (s.times <= high)
+    return Samples(s.times[keep], s.values[keep])
+
+
 def paired_windows(
-    base: Samples, cand: Samples, window_s: float, skip: int = 1
+    base: Samples, cand: Samples, window_s: float, skip: int = 1, span: tuple[float, float] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Histograms of the windows where both sides have enough samples, and
     where each of those windows starts (seconds since the first sample); the
-    first `skip` windows (ramp-up, cold caches) are left out."""
+    first `skip` windows (ramp-up, cold caches) are left out. With `span`,
+    only the samples inside it (one trial)."""
+    if span is not None:
+        base, cand = _within(base, *span), _within(cand, *span)
+    if not len(base.times) or not len(cand.times):
+        return np.zeros((0, len(EDGES) - 1)), np.zeros((0, len(EDGES) - 1)), np.zeros(0)
     first = min(base.times.min(), cand.times.min())
     start = first + skip * window_s
     n = max(0, int(math.ceil((max(base.times.max(), cand.times.max()) - start) / window_s)))
     hb, hc = window_histograms(base, start, window_s, n), window_histograms(cand, start, window_s, n)
     both = (hb.sum(axis=1) >= MIN_SAMPLES_PER_WINDOW) & (hc.sum(axis=1) >= MIN_SAMPLES_PER_WINDOW)
-    return hb[both], hc[both], (np.flatnonzero(both) + skip) * window_s
+    return hb[both], hc[both], start - first + np.flatnonzero(both) * window_s
 
 
 def bootstrap_ratio(hb: np.ndarray, hc: np.ndarray, q: float, confidence: float) -> tuple[float, float, float, float]:
@@ -125,17 +137,56 @@ def run_length_advice(factor: float, windows: int, window_s: float) -> str:
     return f"a run about {factor:.1f}x as long (~{minutes:.1f} min of measurement) would decide"
 
 
-def compare_entry(samples: dict, rule: RegressionRule, window_s: float, confidence: float) -> Comparison | str:
+def between_trials(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], q: float, confidence: float) -> float:
+    """The standard deviation of ln(ratio) between fresh-start trials beyond what
+    each trial's own noise explains (DerSimonian and Laird's moment estimate,
+    0 when they agree): per trial the ratio and its bootstrap standard error,
+    then the spread of the ratios against those errors."""
+    usable = [(b, c) for b, c, _ in parts if len(b) >= MIN_WINDOWS_PER_TRIAL]
+    if len(usable) < 2:
+        return 0.0
+    fits = [bootstrap_ratio(b, c, q, confidence) for b, c in usable]
+    y = np.array([math.log(ratio) for ratio, _, _, _ in fits])
+    w = 1 / np.maximum(np.array([se for _, _, _, se in fits]), 1e-6) ** 2
+    mean = (w * y).sum() / w.sum()
+    q_stat = (w * (y - mean) ** 2).sum()
+    scale = w.sum() - (w**2).sum() / w.sum()
+    return math.sqrt(max(0.0, (q_stat - (len(y) - 1)) / scale))
+
+
+def compare_entry(
+    samples: dict,
+    rule: RegressionRule,
+    window_s: float,
+    confidence: float,
+    trials: list[tuple[float, float, float]] | None = None,
+) -> Comparison | str:
+    """`trials`: the (start, spawning complete, stop) of each fresh-start trial;
+    windows never straddle two, and each trial's first window is warm-up."""
     base, cand = samples.get((BASELINE, rule.entry)), samples.get((CANDIDATE, rule.entry))
     if base is None or cand is None:
         return f"no successful samples of {rule.entry} for {'the baseline' if base is None else 'the candidate'}"
-    hb, hc, starts = paired_windows(base, cand, window_s)
+    spans = [(start, stop) for start, _, stop in trials] if trials and len(trials) > 1 else [None]
+    run_start = trials[0][0] if trials and len(trials) > 1 else 0.0
+    parts = [paired_windows(base, cand, window_s, span=span) for span in spans]
+    sizes = [len(b) for b, _, _ in parts if len(b)]
+    hb = np.concatenate([b for b, _, _ in parts])
+    hc = np.concatenate([c for _, c, _ in parts])
+    # window starts in seconds since the run's first sample (a trial's own clock shifted to the run's)
+    starts = np.concatenate(
+        [w + (span[0] - run_start if span else 0.0) for (_, _, w), span in zip(parts, spans, strict=True)]
+    )
     if len(hb) < MIN_WINDOWS:
         return (
             f"only {len(hb)} window(s) of {window_s:g}s with {MIN_SAMPLES_PER_WINDOW}+ samples on both sides; "
             f"need {MIN_WINDOWS}: run longer"
         )
     ratio, low, high, se = bootstrap_ratio(hb, hc, rule.percentile, confidence)
+    tau = between_trials(parts, rule.percentile, confidence)
+    if tau > 0:  # widen by what the trials disagree beyond their own noise, keeping the interval's shape
+        factor = math.sqrt(1 + tau**2 / (len(sizes) * se**2))
+        low, high = ratio * (low / ratio) ** factor, ratio * (high / ratio) ** factor
+        se *= factor
     window_ratios = hist_percentiles(hc, rule.percentile) / hist_percentiles(hb, rule.percentile)
     return Comparison(
         entry=rule.entry,
@@ -147,6 +198,7 @@ def compare_entry(samples: dict, rule: RegressionRule, window_s: float, confiden
         high=high,
         windows=len(hb),
         se_log=se,
+        between_log=tau,
         per_window=list(zip(starts.tolist(), window_ratios.tolist(), strict=True)),
     )
 
@@ -176,7 +228,9 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
     )
 
 
-def compare_run(verdict: Verdict, raw: RawSamples, thresholds: Thresholds) -> list[Comparison]:
+def compare_run(
+    verdict: Verdict, raw: RawSamples, thresholds: Thresholds, trials: list[tuple[float, float, float]] | None = None
+) -> list[Comparison]:
     """Adds one RuleResult per regression rule to `verdict`; returns the comparisons."""
     if not thresholds.regressions:
         verdict.problems.append(f"{thresholds.path}: $.regression.entries: no regression rules; nothing to compare")
@@ -184,7 +238,7 @@ def compare_run(verdict: Verdict, raw: RawSamples, thresholds: Thresholds) -> li
     samples = raw.ok
     done = []
     for rule in thresholds.regressions:
-        c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence)
+        c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence, trials)
         if isinstance(c, str):
             verdict.results.append(
                 RuleResult(

@@ -7,7 +7,7 @@ naming the file and line, never a pass."""
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,16 @@ class RunInfo:
     stop_time: float | None = None
     unfinished_at_stop: int = 0
     users: int | None = None
+    # a run of fresh-start trials: (start, spawning complete, stop) of each, in order
+    trials: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def spans(self) -> list[tuple[float, float, float]]:
+        """The spans load ran in: each trial, or the whole run; [] without times."""
+        if self.trials:
+            return self.trials
+        if self.start_time is None or self.stop_time is None:
+            return []
+        return [(self.start_time, self.spawning_complete_time or self.start_time, self.stop_time)]
 
 
 @dataclass
@@ -250,8 +260,27 @@ def load_run_info(path: Path) -> RunInfo:
         max_cpu_percent=_info_number(data, "max_cpu_percent", path, 0, 100_000) or 0.0,
         unfinished_at_stop=int(_info_number(data, "unfinished_at_stop", path, 0, 1e12) or 0),
         users=None if (users := _info_number(data, "users", path, 0, 1e9)) is None else int(users),
+        trials=_trials(data.get("trials", []), path),
         **times,
     )
+
+
+def _trials(value: object, path: Path) -> list[tuple[float, float, float]]:
+    """[[start, spawning complete, stop], ...]: Unix times, each trial after the one before."""
+    where = f"{path}: trials"
+    if not isinstance(value, list) or len(value) > 10_000:
+        raise NoVerdict(f"{where} must be a list of [start, spawning complete, stop] times")
+    spans, last = [], 0.0
+    for i, span in enumerate(value):
+        ok = isinstance(span, list) and len(span) == 3
+        ok = ok and all(isinstance(t, int | float) and not isinstance(t, bool) for t in span)
+        if not ok or not all(MIN_TIME <= t <= MAX_TIME for t in span):
+            raise NoVerdict(f"{where}[{i}]: expected [start, spawning complete, stop] as Unix times")
+        if not last <= span[0] <= span[1] <= span[2]:
+            raise NoVerdict(f"{where}[{i}]: times go back (within the trial or against the one before)")
+        spans.append((float(span[0]), float(span[1]), float(span[2])))
+        last = span[2]
+    return spans
 
 
 def load(prefix: Path) -> RunResults:

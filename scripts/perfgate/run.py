@@ -11,7 +11,9 @@ import argparse
 import json
 import math
 import os
+import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +24,19 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
-from perfgate import backends, calibrate, check_cli, context, crash, inputs, plots, reporters, samples, thresholds
+from perfgate import (
+    backends,
+    calibrate,
+    check_cli,
+    context,
+    crash,
+    inputs,
+    plots,
+    reporters,
+    samples,
+    thresholds,
+    trials,
+)
 from perfgate.check import Verdict
 from perfgate.errors import ConfigError, NoVerdict
 from perfgate.worktree import baseline_worktree
@@ -32,6 +46,9 @@ PREFIX = "locust"
 RUN_FILES = [*reporters.FILE_REPORTERS, "report.html", plots.FILE, crash.FILE, context.FILE, *calibrate.FILES]
 RUN_GLOBS = [f"{PREFIX}_*", "backend-*.log"]
 MAX_DIGITS = 9
+DEFAULT_TRIALS = 3  # for a comparison; see the README on how it was chosen
+MIN_TRIAL_S = 20  # a trial's first window is warm-up: it needs a few more to say anything
+SHUFFLE = random.SystemRandom()  # start order and ports; the verdict depends on the samples only
 
 
 def env_pair(text: str) -> tuple[str, str]:
@@ -130,6 +147,11 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="environment for the baseline backend only (with --compare-to)",
     )
     p.add_argument(
+        "--trials",
+        type=positive_int,
+        help=f"fresh-start trials the run time is split into (default: {DEFAULT_TRIALS} with --compare-to, else 1)",
+    )
+    p.add_argument(
         "--calibrate",
         action="store_true",
         help="A/A: load this commit against itself and report the noise and the smallest detectable slowdown",
@@ -171,6 +193,9 @@ def prepare_results(folder: Path) -> None:
     for path in stale:
         if path.is_file() or path.is_symlink():
             path.unlink()
+    for path in folder.glob("trial-*"):  # an earlier run's trials
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
 
 
 def say(stream: TextIO, text: str) -> None:
@@ -178,8 +203,17 @@ def say(stream: TextIO, text: str) -> None:
     stream.flush()
 
 
-def locust_command(args: argparse.Namespace, host: str, exclude_ramp_up: bool, compare_hosts: str = "") -> list[str]:
-    prefix = args.results / PREFIX
+def locust_command(
+    args: argparse.Namespace,
+    host: str,
+    exclude_ramp_up: bool,
+    compare_hosts: str = "",
+    out: Path | None = None,
+    run_time: str | None = None,
+) -> list[str]:
+    """Locust's command line; `out` and `run_time` for one trial of several."""
+    out = out or args.results
+    prefix = out / PREFIX
     cmd = [
         sys.executable,
         "-m",
@@ -192,7 +226,7 @@ def locust_command(args: argparse.Namespace, host: str, exclude_ramp_up: bool, c
         "--csv",
         str(prefix),
         "--html",
-        str(args.results / "report.html"),
+        str(out / "report.html"),
         "--run-info",
         f"{prefix}_run_info.json",
         "--raw-samples",
@@ -205,7 +239,8 @@ def locust_command(args: argparse.Namespace, host: str, exclude_ramp_up: bool, c
         cmd.append("--reset-stats")
     if compare_hosts:
         cmd += ["--compare-hosts", compare_hosts]
-    for flag, value in (("--users", args.users), ("--spawn-rate", args.spawn_rate), ("--run-time", args.run_time)):
+    run_time = run_time or args.run_time
+    for flag, value in (("--users", args.users), ("--spawn-rate", args.spawn_rate), ("--run-time", run_time)):
         if value is not None:
             cmd += [flag, str(value)]
     return cmd
@@ -222,15 +257,76 @@ def preflight(cmd: list[str], env: Mapping[str, str]) -> dict:
 
 
 def start(
-    args: argparse.Namespace, stack: ExitStack, source: Path, name: str, env: Mapping[str, str]
+    args: argparse.Namespace,
+    stack: ExitStack,
+    source: Path,
+    name: str,
+    env: Mapping[str, str],
+    port: int = 8000,
+    log_suffix: str = "",
 ) -> backends.Backend:
-    log = args.results / f"backend-{name}.log"
+    log = args.results / f"backend-{name}{log_suffix}.log"
     if args.host:
         return stack.enter_context(backends.running(args.host))
     if args.backend == "compose":
-        port = 8001 if name == "baseline" else 8000
         return stack.enter_context(backends.compose(source, f"perfgate-{name}", log, env, port=port))
     return stack.enter_context(backends.embedded(source, log, env, workers=args.workers))
+
+
+def trials_of(args: argparse.Namespace, run_time_s: int | None) -> int:
+    """How many fresh-start trials: --trials, else 3 for a comparison and 1 for a plain run."""
+    count = args.trials or (DEFAULT_TRIALS if args.compare_to else 1)
+    if count > 1:
+        if args.host:
+            raise ConfigError("--trials starts the backends afresh for each trial; it cannot be used with --host")
+        if not run_time_s:
+            raise ConfigError("--trials needs a run time (--run-time or locust.conf) to split among the trials")
+        if run_time_s // count < MIN_TRIAL_S:
+            raise ConfigError(
+                f"--trials {count}: a run of {run_time_s} s gives trials of {run_time_s // count} s; "
+                f"each needs at least {MIN_TRIAL_S} s (fewer trials, or a longer --run-time)"
+            )
+    return count
+
+
+def run_trial(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    err: TextIO,
+    sides: dict[str, tuple[Path, Mapping[str, str]]],
+    exclude_ramp_up: bool,
+    out: Path,
+    seconds: int,
+    n: int,
+    count: int,
+) -> None:
+    """Backends started afresh, in a random order and on shuffled ports (what
+    differs between the side started first and the other must not always
+    favour one), loaded for `seconds`, then torn down."""
+    order = list(sides)
+    ports = [8000, 8001][: len(order)]
+    if count > 1:
+        SHUFFLE.shuffle(order)
+        SHUFFLE.shuffle(ports)
+    with ExitStack() as stack:
+        up = {}
+        for name, port in zip(order, ports, strict=True):
+            source, side_env = sides[name]
+            label = f"{name} ({args.compare_to})" if name == "baseline" else name
+            say(err, f"starting {label} backend ({'host ' + args.host if args.host else args.backend})")
+            suffix = f"-trial{n}" if count > 1 else ""
+            up[name] = start(args, stack, source, name, side_env, port=port, log_suffix=suffix)
+        for name, backend in up.items():
+            say(err, f"waiting for {backend.url}/health ({name}, up to {args.health_timeout:g}s)")
+            backends.wait_healthy(backend, args.health_timeout)
+        compare_hosts = ",".join(f"{name}={up[name].url}" for name in sides) if args.compare_to else ""
+        run_time = f"{seconds}s" if count > 1 else None
+        cmd = locust_command(args, up["candidate"].url, exclude_ramp_up, compare_hosts, out, run_time)
+        say(err, "running Locust: " + " ".join(cmd[2:]))
+        code = subprocess.run(cmd, env=dict(env)).returncode
+        if code != 0:
+            raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
+        say(err, "tearing the backend down")
 
 
 def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
@@ -249,27 +345,24 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
         baseline=context.commit(cwd, args.compare_to) if args.compare_to else None,
     )
     candidate_env = {**env, **dict(args.backend_env)}
-    with ExitStack() as stack:
+    count = trials_of(args, planned["run_time_s"])
+    with ExitStack() as worktree:
+        sides = {"candidate": (cwd, candidate_env)}
         if args.compare_to:
             say(err, f"preparing baseline {args.compare_to} in a worktree")
-            base_src = stack.enter_context(baseline_worktree(cwd, args.compare_to, args.results / "baseline-src"))
-            say(err, f"starting baseline ({args.compare_to}) and candidate (this checkout) backends")
-            baseline = start(args, stack, base_src, "baseline", {**env, **dict(args.baseline_env)})
-            candidate = start(args, stack, cwd, "candidate", candidate_env)
-            backends_up = {"baseline": baseline, "candidate": candidate}
-        else:
-            say(err, f"starting backend ({'host ' + args.host if args.host else args.backend})")
-            backends_up = {"candidate": start(args, stack, cwd, "candidate", candidate_env)}
-        for name, backend in backends_up.items():
-            say(err, f"waiting for {backend.url}/health ({name}, up to {args.health_timeout:g}s)")
-            backends.wait_healthy(backend, args.health_timeout)
-        compare_hosts = ",".join(f"{n}={b.url}" for n, b in backends_up.items()) if args.compare_to else ""
-        cmd = locust_command(args, backends_up["candidate"].url, limits.exclude_ramp_up, compare_hosts)
-        say(err, "running Locust: " + " ".join(cmd[2:]))
-        code = subprocess.run(cmd, env=dict(env)).returncode
-        if code != 0:
-            raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
-        say(err, "tearing the backend down")
+            base_src = worktree.enter_context(baseline_worktree(cwd, args.compare_to, args.results / "baseline-src"))
+            sides = {"baseline": (base_src, {**env, **dict(args.baseline_env)}), **sides}
+        folders = []
+        for n in range(1, count + 1):
+            folder = trials.folder(args.results, n) if count > 1 else args.results
+            folder.mkdir(parents=True, exist_ok=True)
+            if count > 1:
+                say(err, f"trial {n} of {count}")
+            seconds = (planned["run_time_s"] or 0) // count
+            run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, count)
+            folders.append(folder)
+    if count > 1:
+        trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up)
     say(err, f"checking results against {args.thresholds}")
     check_args = argparse.Namespace(
         results=args.results,

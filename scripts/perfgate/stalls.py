@@ -138,25 +138,32 @@ def judge(raw: RawSamples, info: RunInfo, rule: StallRule) -> tuple[list[RuleRes
     """A failed rule per stalled entry, or one passed rule naming the entries
     judged; a stalled baseline is a problem (its comparison means nothing),
     not a failure of the change."""
-    start = info.spawning_complete_time or info.start_time
-    if start is None or info.stop_time is None or info.start_time is None:
+    spans = info.spans()
+    if not spans:
         return [], [f"{info.path}: no start and stop times; cannot look for stalls (run Locust with --run-info)"]
     keys = sorted(raw.ok)
     series = [raw.ok[key].times for key in keys]
-    eligible, suspect = screen(series, start, info.stop_time, rule)
+    eligible: set[int] = set()
+    found: dict[int, list[tuple[float, Stall]]] = {}
+    for _, start, stop in spans:  # each trial on its own: the pause between two is no stall
+        judged_here, suspect = screen(series, start, stop, rule)
+        eligible |= judged_here
+        for i in suspect:
+            if (got := find_stalls(series[i], start, stop, rule)) is not None:
+                rate, stalls = got
+                found.setdefault(i, []).extend((rate, stall) for stall in stalls)
+    run_start = spans[0][0]
     results, problems, judged = [], [], []
     for i, (label, entry) in enumerate(keys):
         if i not in eligible:
             continue  # too sparse, or a run too short, to tell a stall from a pause
-        stalls = []
-        if i in suspect:
-            rate, stalls = find_stalls(series[i], start, info.stop_time, rule)
+        stalls = found.get(i, [])
+        described = [describe(entry, rate, stall, run_start, rule) for rate, stall in stalls]
         if label == BASELINE:
-            problems += [f"baseline {describe(entry, rate, s, info.start_time, rule)}" for s in stalls]
+            problems += [f"baseline {text}" for text in described]
         elif stalls:
-            message = "; ".join(describe(entry, rate, s, info.start_time, rule) for s in stalls)
-            longest = max(s.duration for s in stalls)
-            results.append(RuleResult(entry, "stall", rule.min_duration_s, longest, FAIL, message))
+            longest = max(stall.duration for _, stall in stalls)
+            results.append(RuleResult(entry, "stall", rule.min_duration_s, longest, FAIL, "; ".join(described)))
         else:
             judged.append(entry)
     if judged and not results:

@@ -35,14 +35,16 @@ def compare(tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
         "--spawn-rate",
         "10",
         "--run-time",
-        "20s",
+        "40s",
+        "--trials",
+        "2",
         "--thresholds",
         str(thresholds),
         "--results",
         str(results),
         *extra,
     ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400)
     verdict = json.loads((results / "verdict.json").read_text())
     return proc, verdict
 
@@ -63,7 +65,8 @@ def test_same_commit_side_by_side_is_no_regression(tmp_path):
     assert set(found) == {"p95 regression of POST /requests", "p95 regression of ASYNC submit-to-complete"}
     assert "fail" not in found.values(), explain(proc, verdict)
     assert proc.returncode in (0, 3), explain(proc, verdict)
-    assert (tmp_path / "results" / "backend-baseline.log").exists()
+    assert (tmp_path / "results" / "backend-baseline-trial2.log").exists()
+    assert len(json.loads((tmp_path / "results" / "locust_run_info.json").read_text())["trials"]) == 2
     assert not (tmp_path / "results" / "baseline-src").exists(), "the baseline worktree was not removed"
 
 
