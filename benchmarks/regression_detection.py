@@ -1,22 +1,30 @@
 """How often the side-by-side comparison calls a regression, with and without one.
 
-    python -m benchmarks.regression_detection --trials 10 --run-time 2m \\
-        --conditions "A/A,processing +8 ms,API +1 ms"
+    python -m benchmarks.regression_detection --trials 60 --run-time 2m \\
+        --conditions "A/A,A/A busy" --json aa.json --keep aa-runs
 
-Each trial is one real `perf-gate --compare-to HEAD` run: baseline and
-candidate are both this commit, started at once on embedded PostgreSQL and
-loaded in the same Locust run. A/A trials change nothing; A/B trials slow the
-candidate through the backend's knobs. For each condition and compared entry
-the table gives the share of trials that declared a regression (fail), passed,
-or were inconclusive, the median measured candidate/baseline ratio (the
-slowdown the knob really caused) and the median half-width of its interval
-(the noise of one run). Numbers, not a verdict.
+Each trial is one real `perf-gate --compare-to HEAD` run (itself made of
+`--gate-trials` fresh-start trials): baseline and candidate are both this
+commit, on embedded PostgreSQL (or `--backend compose`). A/A changes nothing;
+"busy" runs a CPU-burning process beside the gate for the whole run (a noisy
+neighbour); the others slow the candidate through the backend's knobs.
+Conditions are interleaved, so slow drift of the machine spreads over all.
+
+Every run is appended to `--json` as it finishes, and a series started again
+with the same `--json` resumes where it stopped (a 60-run series is hours of
+machine time). `--keep` keeps each run's results folder, raw samples included,
+so that the runs can be judged again offline. The tables give counts (x of N)
+per condition and rule: fail, pass, inconclusive, the median measured ratio
+and the median half-width of the interval, how often the 95% interval held
+1.0 (for A/A it should be about 95%), and the gate's exit codes. Numbers, not
+a verdict.
 """
 
 import argparse
 import importlib.util
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +41,7 @@ BASE_ENV = {"BACKEND_PROCESSING_MS": "50", "BACKEND_API_LATENCY_MS": "0"}
 # POST p95 is a few ms, so +1 ms of API latency is a slowdown of tens of percent.
 CONDITIONS = {
     "A/A": {},
+    "A/A busy": {},
     "processing +4 ms": {"BACKEND_PROCESSING_MS": "54"},
     "processing +8 ms": {"BACKEND_PROCESSING_MS": "58"},
     "processing +25 ms": {"BACKEND_PROCESSING_MS": "75"},
@@ -41,7 +50,15 @@ CONDITIONS = {
 }
 
 
-def trial(condition: dict[str, str], args: argparse.Namespace, out: Path) -> dict:
+BUSY = "busy"  # conditions with this word run a CPU burner beside the gate
+
+
+def burner() -> subprocess.Popen:
+    """A process that keeps one core busy until it is stopped."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, busy: bool = False) -> dict:
     cmd = [
         sys.executable,
         "-m",
@@ -58,10 +75,20 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path) -> dic
         args.run_time,
         "--thresholds",
         str(args.thresholds),
+        "--backend",
+        args.backend,
+        "--trials",
+        str(args.gate_trials),
     ]
     for key, value in BASE_ENV.items():
         cmd += ["--baseline-env", f"{key}={value}", "--backend-env", f"{key}={condition.get(key, value)}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    neighbour = burner() if busy else None
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    finally:
+        if neighbour is not None:
+            neighbour.kill()
+            neighbour.wait()
     try:
         verdict = json.loads((out / "verdict.json").read_text())
     except (OSError, ValueError):  # the gate stopped before a verdict: keep the trial, with why
@@ -70,67 +97,95 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path) -> dic
     return verdict
 
 
+def series(args: argparse.Namespace, names: list[str]) -> list[dict]:
+    """Every run, resumed from --json: runs already there are not made again."""
+    done = json.loads(args.json.read_text()) if args.json and args.json.exists() else []
+    have = {(r["condition"], r["trial"]) for r in done}
+    for i in range(args.trials):
+        for name in names:  # interleaved, so slow drift of the machine spreads over all conditions
+            if (name, i) in have:
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "results"
+                verdict = trial(CONDITIONS[name], args, out, busy=BUSY in name)
+                if args.keep:
+                    kept = args.keep / name.replace("/", "").replace(" ", "-") / str(i)
+                    shutil.rmtree(kept, ignore_errors=True)
+                    shutil.copytree(out, kept, ignore=shutil.ignore_patterns("baseline-src", "*.html"))
+            done.append({"condition": name, "trial": i, **verdict})
+            print(f"run {i + 1}/{args.trials} {name}: exit {verdict['exit']}", file=sys.stderr, flush=True)
+            if args.json:  # after every run: an interrupted series keeps what it measured
+                args.json.write_text(json.dumps(done, indent=1))
+    return [r for r in done if r["condition"] in names and r["trial"] < args.trials]
+
+
+def tables(runs: list[dict], names: list[str]) -> None:
+    outcomes: dict[tuple[str, str], list[tuple[str, float, float, bool]]] = defaultdict(list)
+    for run in runs:
+        for r in run["results"]:
+            if r["metric"].endswith("_regression") and r["baseline"] and r["interval"]:
+                low, high = r["interval"]
+                half_width = math.log(high / low) / 2  # of ln ratio: about the ± in percent
+                holds_one = low <= 1.0 <= high
+                outcomes[(run["condition"], r["name"])].append(
+                    (r["status"], r["measured"] / r["baseline"], half_width, holds_one)
+                )
+    print(f"{'condition':20} {'rule':44} {'fail':>7} {'pass':>7} {'inconcl.':>8} {'ratio':>7} {'±':>6} {'holds 1':>8}")
+    for (name, rule), got in sorted(outcomes.items(), key=lambda kv: (names.index(kv[0][0]), kv[0][1])):
+        n = len(got)
+        count = {s: sum(1 for st, *_ in got if st == s) for s in ("fail", "pass", "inconclusive")}
+        ratio = statistics.median(g[1] for g in got)
+        half = statistics.median(g[2] for g in got)
+        holds = sum(1 for g in got if g[3])
+        print(
+            f"{name:20} {rule:44} {count['fail']:>3}/{n:<3} {count['pass']:>3}/{n:<3} {count['inconclusive']:>4}/{n:<3}"
+            f" {ratio:7.3f} {half:6.1%} {holds:>4}/{n:<3}"
+        )
+    print()
+    print(f"{'condition':20} exit codes (0 pass, 1 fail, 3 no verdict): counts; green; overloaded; stopped early")
+    for name in names:
+        mine = [r for r in runs if r["condition"] == name]
+        codes = defaultdict(int)
+        for r in mine:
+            codes[r["exit"]] += 1
+        overloaded = sum(1 for r in mine if r.get("load_generator_overloaded"))
+        stopped = [r for r in mine if r["verdict"] == "error" and not r["results"]]
+        listing = ", ".join(f"{code}: {n}" for code, n in sorted(codes.items()))
+        print(
+            f"{name:20} {listing}; {codes[0]}/{len(mine)} green; {overloaded}/{len(mine)}; {len(stopped)}/{len(mine)}"
+        )
+        if stopped:
+            why = "\n".join(stopped[0].get("problems", [])).strip() or "no reason given"
+            print(f"{'':20} first stop: {why.splitlines()[0]}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--trials", type=int, default=8)
+    p.add_argument("--trials", type=int, default=8, help="runs per condition")
     p.add_argument("--run-time", default="2m")
     p.add_argument("--users", type=int, default=20)
+    p.add_argument("--gate-trials", type=int, default=3, help="fresh-start trials in each run (perf-gate --trials)")
+    p.add_argument("--backend", choices=["embedded", "compose"], default="embedded")
     p.add_argument("--thresholds", type=Path, default=ROOT / "thresholds.json")
     p.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated names from the table")
-    p.add_argument("--json", type=Path, help="also write every trial's results here")
+    p.add_argument("--json", type=Path, help="every run's results, written as it finishes; resumed from")
+    p.add_argument("--keep", type=Path, help="keep each run's results folder (raw samples included) under here")
+    p.add_argument("--report", action="store_true", help="only print the tables of what --json holds")
     args = p.parse_args()
     names = [n.strip() for n in args.conditions.split(",")]
     if unknown := [n for n in names if n not in CONDITIONS]:
         p.error(f"--conditions: unknown {', '.join(map(repr, unknown))}; expected names from {', '.join(CONDITIONS)}")
     if importlib.util.find_spec("perfgate") is None:  # else every trial would fail the same way, silently
         sys.exit(f"perfgate is not installed for {sys.executable}: run `pip install --no-deps -e .` first")
-
-    outcomes: dict[tuple[str, str], list[tuple[str, float, float]]] = defaultdict(list)
-    raw = []
-    for i in range(args.trials):
-        for name in names:  # interleaved, so slow drift of the machine spreads over all conditions
-            with tempfile.TemporaryDirectory() as tmp:
-                verdict = trial(CONDITIONS[name], args, Path(tmp) / "results")
-            raw.append({"condition": name, "trial": i, **verdict})
-            for r in verdict["results"]:
-                if r["metric"].endswith("_regression") and r["baseline"]:
-                    low, high = r["interval"]
-                    half_width = math.log(high / low) / 2  # of ln ratio: about the ± in percent
-                    outcomes[(name, r["name"])].append((r["status"], r["measured"] / r["baseline"], half_width))
-            print(f"trial {i + 1}/{args.trials} {name}: exit {verdict['exit']}", file=sys.stderr, flush=True)
-            if args.json:  # after every trial: an interrupted benchmark keeps what it measured
-                args.json.write_text(json.dumps(raw, indent=2))
-
+    if args.report:
+        runs = [r for r in json.loads(args.json.read_text()) if r["condition"] in names]
+    else:
+        runs = series(args, names)
     print(
-        f"{args.trials} trials per condition, run time {args.run_time}, {args.users} users, "
-        f"thresholds {args.thresholds.name}"
+        f"{args.trials} runs per condition asked, {len(runs)} made; run time {args.run_time}, {args.users} users, "
+        f"{args.gate_trials} fresh-start trials each, {args.backend} backend, thresholds {args.thresholds.name}"
     )
-    print(
-        f"{'condition':18} {'rule':44} {'fail':>6} {'pass':>6} {'inconcl.':>9} {'median ratio':>13} {'± (median)':>11}"
-    )
-    for (name, rule), got in outcomes.items():
-        n = len(got)
-        share = {s: sum(1 for st, _, _ in got if st == s) / n for s in ("fail", "pass", "inconclusive")}
-        ratio = statistics.median(r for _, r, _ in got)
-        half = statistics.median(h for _, _, h in got)
-        print(
-            f"{name:18} {rule:44} {share['fail']:6.0%} {share['pass']:6.0%} {share['inconclusive']:9.0%} "
-            f"{ratio:13.3f} {half:11.1%}"
-        )
-    print()
-    print(
-        f"{'condition':18} exit codes of the gate (0 pass, 1 fail, 2 bad input, 3 no verdict); "
-        "overloaded runs; runs that stopped before a verdict"
-    )
-    for name in names:
-        runs = [r for r in raw if r["condition"] == name]
-        codes = sorted(r["exit"] for r in runs)
-        overloaded = sum(1 for r in runs if r.get("load_generator_overloaded"))
-        stopped = [r for r in runs if r["verdict"] == "error"]
-        print(f"{name:18} {' '.join(map(str, codes))}; {overloaded} of {len(runs)}; {len(stopped)} of {len(runs)}")
-        if stopped:
-            why = "\n".join(stopped[0].get("problems", [])).strip() or "no reason given"
-            print(f"{'':18} first stop: {why.splitlines()[0]}")
+    tables(runs, names)
 
 
 if __name__ == "__main__":
