@@ -29,10 +29,26 @@ def test_calibration_from_an_aa_run(tmp_path):
     t = Thresholds(Path("t.json"), [], regressions=[RegressionRule("POST /requests", 95, 0.05)])
     [noise] = calibrate.calibrate(samples.load(raw), t)
     assert noise.windows == 11 and 0.95 < noise.aa_ratio < 1.05
-    assert list(noise.detectable) == ["55s (this run)", "60s", "120s", "300s"]
-    assert noise.detectable["300s"] < noise.detectable["60s"]
+    assert list(noise.detectable) == ["55s (this run)", "120s", "300s"]
+    assert noise.detectable["300s"] < noise.detectable["120s"]
+    assert noise.between_log == 0 and noise.within_log == noise.se_log  # one run: no trials to compare
     out = io.StringIO()
     calibrate.markdown([noise], out)
     assert "| POST /requests | p95 | +5% |" in out.getvalue()
     calibrate.write([noise], tmp_path)
     assert (tmp_path / "calibration.json").exists()
+
+
+def test_calibration_separates_the_noise_between_trials_from_the_noise_within():
+    from tests.test_compare import trials_data
+
+    data, spans = trials_data(7, k=4, tau=0.05)
+    raw = samples.RawSamples(Path("raw.csv"), {(label, "POST /requests"): s for (label, _), s in data.items()})
+    t = Thresholds(Path("t.json"), [], regressions=[RegressionRule("POST /requests", 50, 0.05)])
+    [noise] = calibrate.calibrate(raw, t, trials=spans)
+    assert noise.between_log > 0.01  # the trials disagree by about 5%
+    assert noise.within_log < noise.se_log
+    assert noise.se_log**2 == pytest.approx(noise.within_log**2 + noise.between_log**2 / 4)
+    out = io.StringIO()
+    calibrate.markdown([noise], out)
+    assert "within trials | between trials" in out.getvalue()

@@ -28,7 +28,9 @@ class Noise:
     window_s: float
     aa_ratio: float
     half_width: float  # of the ratio interval, as a fraction
-    se_log: float  # bootstrap standard error of ln(ratio)
+    se_log: float  # standard error of ln(ratio), within trials and between them
+    between_log: float  # standard deviation of ln(ratio) between fresh-start trials beyond their own noise
+    within_log: float  # the windows' share of se_log: what one run's own noise gives
     detectable: dict[str, float]  # run length -> smallest detectable slowdown (fraction)
 
 
@@ -43,11 +45,24 @@ def smallest_detectable(
     return math.exp(math.log(1 + tolerance) + z * se) - 1
 
 
-def calibrate(raw: RawSamples, thresholds: Thresholds, lengths_s: tuple[int, ...] = (60, 120, 300)) -> list[Noise]:
+def within_share(c: Comparison, trials: int) -> float:
+    """The windows' part of se_log, undoing the widening for the trials' spread."""
+    if trials < 2 or c.between_log == 0:
+        return c.se_log
+    # se² = within² + between² / trials (see compare_entry)
+    return math.sqrt(max(c.se_log**2 - c.between_log**2 / trials, 0.0))
+
+
+def calibrate(
+    raw: RawSamples,
+    thresholds: Thresholds,
+    lengths_s: tuple[int, ...] = (120, 300),
+    trials: list[tuple[float, float, float]] | None = None,
+) -> list[Noise]:
     samples = raw.ok
     out = []
     for rule in thresholds.regressions:
-        c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence)
+        c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence, trials)
         if isinstance(c, str):
             continue
 
@@ -66,6 +81,8 @@ def calibrate(raw: RawSamples, thresholds: Thresholds, lengths_s: tuple[int, ...
             c.ratio,
             c.half_width,
             c.se_log,
+            c.between_log,
+            within_share(c, len(trials or [])),
             detectable,
         )
         out.append(noise)
@@ -79,16 +96,16 @@ def markdown(noise: list[Noise], stream: TextIO) -> None:
     lengths = list(noise[0].detectable)
     stream.write("## Calibration (A/A: baseline and candidate at the same commit)\n\n")
     stream.write(
-        "| entry | metric | tolerated | A/A ratio | ± interval | se of ln ratio | "
+        "| entry | metric | tolerated | A/A ratio | ± interval | se of ln ratio | within trials | between trials | "
         + " | ".join(f"detectable in {x}" for x in lengths)
         + " |\n"
     )
-    stream.write("| --- | --- | ---: | ---: | ---: | ---: |" + " ---: |" * len(lengths) + "\n")
+    stream.write("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(lengths) + "\n")
     for n in noise:
         cells = [f"+{n.detectable[x]:.1%}" for x in lengths]
         stream.write(
             f"| {n.entry} | p{n.percentile} | +{n.tolerance:.0%} | {n.aa_ratio:.3f} | ±{n.half_width:.1%} | "
-            f"{n.se_log:.1%} | " + " | ".join(cells) + " |\n"
+            f"{n.se_log:.1%} | {n.within_log:.1%} | {n.between_log:.1%} | " + " | ".join(cells) + " |\n"
         )
 
 

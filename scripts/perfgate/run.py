@@ -33,6 +33,7 @@ from perfgate import (
     inputs,
     plots,
     reporters,
+    results,
     samples,
     thresholds,
     trials,
@@ -374,7 +375,8 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
     code = check_cli.run_check(check_args, env, out, err)
     if args.calibrate:
         try:
-            noise = calibrate.calibrate(samples.load(args.results / f"{PREFIX}_raw.csv"), limits)
+            info = results.load_run_info(args.results / f"{PREFIX}_run_info.json")
+            noise = calibrate.calibrate(samples.load(args.results / f"{PREFIX}_raw.csv"), limits, trials=info.trials)
             calibrate.write(noise, args.results)
             calibrate.markdown(noise, out)
         except (NoVerdict, OSError) as exc:
