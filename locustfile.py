@@ -11,28 +11,26 @@ Polls back off geometrically from `--poll-min-ms` to `--poll-max-ms` and each
 wait is jittered (x0.5..1.5), so measured completion times are not pinned to
 a fixed poll grid. A server's `Retry-After` is honoured as the least wait.
 
-With `--compare-hosts baseline=URL,candidate=URL` each user works against both
-backends in turn (random order per iteration), with entries labelled
-`[baseline] ...` and `[candidate] ...`: equal load, side by side in time.
+Run by perf-gate, the gate's Locust plugin (perfgate.locust_plugin) records
+raw samples and run info and, with `--compare-hosts`, runs each task against
+both backends with entries labelled `[baseline] ...` and `[candidate] ...`;
+the submit-to-complete entry this file fires itself takes the same label.
 
 Nothing started goes unrecorded: every HTTP call ends within `--http-timeout`,
 and Locust's stop timeout (unless one is given) is long enough for a
 submission in flight when the run stops to complete or time out. A submission
 that Locust kills anyway is a failure, "unfinished at stop", and so is the
-HTTP call it was waiting on. The run-info file keeps when the load started,
-was fully spawned and stopped, so the checker can look for stalls in between.
+HTTP call it was waiting on; the run info counts them.
 """
 
-import csv
-import json
 import random
 import time
 
 import gevent
 from gevent import GreenletExit
 from locust import FastHttpUser, constant, events, task
-from locust.contrib.fasthttp import FastHttpSession
-from locust.user.users import LOCUST_STATE_STOPPING
+
+from perfgate import locust_plugin
 
 ASYNC_TYPE = "ASYNC"
 ASYNC_NAME = "submit-to-complete"
@@ -65,43 +63,10 @@ def _(parser, **kw):
     group.add_argument("--poll-min-ms", type=float, default=5.0, env_var="LOCUST_POLL_MIN_MS")
     group.add_argument("--poll-max-ms", type=float, default=200.0, env_var="LOCUST_POLL_MAX_MS")
     group.add_argument("--poll-factor", type=float, default=1.25, env_var="LOCUST_POLL_FACTOR")
-    group.add_argument(
-        "--compare-hosts",
-        default="",
-        env_var="LOCUST_COMPARE_HOSTS",
-        help="label=URL,label=URL: load several backends side by side",
-    )
-    group.add_argument(
-        "--raw-samples",
-        default="",
-        env_var="LOCUST_RAW_SAMPLES",
-        help="write every sample (time, entry, response time) to this CSV",
-    )
-    group.add_argument(
-        "--run-info",
-        default="",
-        env_var="LOCUST_RUN_INFO",
-        help="write facts about the run (start, stop, CPU warnings) to this JSON",
-    )
-
-
-class RawSamples:
-    """Every response time, unbucketed (Locust's CSV rounds them), for comparisons and stalls."""
-
-    def __init__(self, path: str) -> None:
-        self.file = open(path, "w", newline="")
-        self.writer = csv.writer(self.file)
-        self.writer.writerow(["time", "type", "name", "response_time_ms", "ok"])
-
-    def on_request(self, request_type, name, response_time, exception, **kw):
-        self.writer.writerow([f"{time.time():.4f}", request_type, name, f"{response_time:.3f}", int(exception is None)])
 
 
 class Unfinished(Exception):
     """Work still in flight when Locust stopped the user."""
-
-
-run_info: dict = {"cpu_warning": False, "max_cpu_percent": 0.0, "unfinished_at_stop": 0}
 
 
 def stop_timeout_for(opts) -> float:
@@ -118,46 +83,6 @@ def _(environment, **kw):
     AsyncRequestUser.network_timeout = AsyncRequestUser.connection_timeout = opts.http_timeout
     if not environment.stop_timeout:
         environment.stop_timeout = stop_timeout_for(opts)
-    run_info["stop_timeout_s"] = environment.stop_timeout
-    if opts.raw_samples:
-        samples = RawSamples(opts.raw_samples)
-        environment.events.request.add_listener(samples.on_request)
-        environment.events.quitting.add_listener(lambda **_: samples.file.close())
-
-
-@events.test_start.add_listener
-def _(**kw):
-    run_info["start_time"] = time.time()
-
-
-@events.spawning_complete.add_listener
-def _(user_count, **kw):
-    run_info["spawning_complete_time"] = time.time()
-    run_info["users"] = user_count
-
-
-@events.test_stopping.add_listener
-def _(**kw):
-    run_info["stop_time"] = time.time()
-
-
-@events.cpu_warning.add_listener
-def _(cpu_usage, **kw):
-    run_info["cpu_warning"] = True
-    run_info["max_cpu_percent"] = max(run_info["max_cpu_percent"], cpu_usage)
-
-
-@events.quitting.add_listener
-def _(environment, **kw):
-    opts = environment.parsed_options
-    if opts and opts.run_info:
-        with open(opts.run_info, "w") as f:
-            json.dump(run_info, f)
-
-
-def parse_targets(spec: str) -> dict[str, str]:
-    pairs = [item.split("=", 1) for item in spec.split(",") if item.strip()]
-    return {label.strip(): url.strip() for label, url in pairs}
 
 
 class AsyncRequestUser(FastHttpUser):
@@ -168,30 +93,17 @@ class AsyncRequestUser(FastHttpUser):
     think_time_s = (0.05, 0.15)
 
     def on_start(self):
-        opts = self.environment.parsed_options
-        self.opts = opts
-        targets = parse_targets(opts.compare_hosts) if opts and opts.compare_hosts else {}
-        timeouts = {"network_timeout": self.network_timeout, "connection_timeout": self.connection_timeout}
-        self.sessions = {
-            f"[{label}] ": FastHttpSession(url, self.environment.events.request, user=self, **timeouts)
-            for label, url in targets.items()
-        } or {"": self.client}
+        self.opts = self.environment.parsed_options
         self.in_flight: tuple[str, str, float] | None = None  # method, entry name, start of the HTTP call
 
     @task
     def submit_and_wait(self):
+        """One submission, against whichever backend the plugin points self.client at."""
         gevent.sleep(random.uniform(*self.think_time_s))
-        labels = list(self.sessions)
-        random.shuffle(labels)
-        for label in labels:
-            if self._state == LOCUST_STATE_STOPPING:
-                return  # the run is over: finish the submission in flight, start no new one
-            self.submit_and_wait_on(self.sessions[label], label)
-
-    def submit_and_wait_on(self, client, label: str):
+        client, label = self.client, locust_plugin.label(self)
         start = time.perf_counter()
         try:
-            outcome = self.submit_and_poll(client, label, start)
+            outcome = self.submit_and_poll(client, start)
         except GreenletExit:
             self.record_unfinished(label, start)
             raise
@@ -204,11 +116,11 @@ class AsyncRequestUser(FastHttpUser):
         self.in_flight = (method, name, time.perf_counter())
         return client.request(method, path, name=name, catch_response=True, **kw)
 
-    def submit_and_poll(self, client, label: str, start: float) -> Exception | None:
+    def submit_and_poll(self, client, start: float) -> Exception | None:
         """The submission's outcome: None when COMPLETE, else why it failed."""
         opts = self.opts
         params = {"user": id(self) % 10_000, "data": "x" * opts.payload_bytes}
-        with self.call(client, "POST", "/requests", f"{label}/requests", json={"params": params}) as resp:
+        with self.call(client, "POST", "/requests", "/requests", json={"params": params}) as resp:
             self.in_flight = None
             if resp.status_code != 202:
                 reason = _http_error(resp, 202)
@@ -227,7 +139,7 @@ class AsyncRequestUser(FastHttpUser):
                 return TimeoutError(f"not COMPLETE within {opts.complete_timeout:g}s (last status {status})")
             pause = max(retry_after, wait_ms / 1000 * random.uniform(0.5, 1.5))
             gevent.sleep(min(pause, max(0.0, opts.complete_timeout - elapsed)))
-            with self.call(client, "GET", location, f"{label}/requests/{{id}}") as resp:
+            with self.call(client, "GET", location, "/requests/{id}") as resp:
                 self.in_flight = None
                 if resp.status_code != 200:
                     reason = _http_error(resp, 200)
@@ -246,10 +158,11 @@ class AsyncRequestUser(FastHttpUser):
             wait_ms = min(wait_ms * opts.poll_factor, opts.poll_max_ms)
 
     def record_unfinished(self, label: str, start: float) -> None:
-        run_info["unfinished_at_stop"] += 1
+        locust_plugin.count("unfinished_at_stop")
         if self.in_flight:
             method, name, call_start = self.in_flight
-            self.fire(method, name, call_start, Unfinished("unfinished at stop: no answer before Locust stopped"))
+            reason = "unfinished at stop: no answer before Locust stopped"
+            self.fire(method, f"{label}{name}", call_start, Unfinished(reason))
             self.in_flight = None
         timeout = self.environment.stop_timeout
         reason = f"unfinished at stop: not COMPLETE when Locust stopped the user (stop timeout {timeout:g}s)"

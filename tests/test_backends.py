@@ -2,7 +2,9 @@
 `docker` CLI, since no Docker engine runs here) and the health wait."""
 
 import os
+import re
 import stat
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -10,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from perfgate import backends
-from perfgate.errors import NoVerdict
+from perfgate.errors import ConfigError, NoVerdict
 
 FAKE_DOCKER = """#!/bin/sh
 echo "$@" >> "$DOCKER_CALLS"
@@ -169,3 +171,40 @@ def test_wait_healthy_times_out_naming_the_last_answer_and_the_log(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_command_backend_serves_then_its_whole_process_group_is_stopped(tmp_path):
+    """`sh -c` leaves a server as its child: the teardown must reach it too."""
+    import psutil
+
+    port = backends.free_port()
+    template = f"sh -c '{sys.executable} -m http.server {{port}} --bind 127.0.0.1 & wait'"
+    log = tmp_path / "service.log"
+    with backends.command(template, tmp_path, log, dict(os.environ), port, health_path="/") as backend:
+        backends.wait_healthy(backend, timeout_s=20)
+        group = [p for p in psutil.process_iter(["cmdline"]) if "http.server" in " ".join(p.info["cmdline"] or [])]
+        assert backend.url == f"http://127.0.0.1:{port}" and group
+    gone, alive = psutil.wait_procs(group, timeout=10)
+    assert alive == []
+
+
+@pytest.mark.parametrize(
+    ("template", "why"),
+    [
+        ("gunicorn app:app", "expected a {port} placeholder"),
+        ("serve --port {port} 'unclosed", "No closing quotation"),
+        ("{port}x", None),
+    ],
+)
+def test_command_lines_are_checked(template, why):
+    if why is None:
+        assert backends.command_args(template, 9000) == ["9000x"]
+        return
+    with pytest.raises(ConfigError, match=re.escape(why)):
+        backends.command_args(template, 9000)
+
+
+def test_a_command_that_cannot_start_is_no_verdict(tmp_path):
+    with pytest.raises(NoVerdict, match="cannot start 'no-such-server-here'"):
+        with backends.command("no-such-server-here --port {port}", tmp_path, tmp_path / "l.log", {}, 9):
+            pass

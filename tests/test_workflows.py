@@ -1,6 +1,8 @@
 """The workflows, dependabot, compose file and Dockerfile: validated offline, and
 each validation shown to catch what it should on a deliberately broken copy."""
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -8,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from perfgate import reporters, run
 from tests import workflow_rules
@@ -231,3 +234,81 @@ def test_rules_catch_a_privileged_workflow_checking_out_the_pull_request(tmp_pat
     ref = "ref: ${{ github.event.workflow_run.head_sha }}"
     path = broken_copy(tmp_path, old, old.replace("\n\n", f"\n          {ref}\n\n"), source=COMMENT)
     assert workflow_rules.problems(path) == ["a workflow_run workflow checks out other code than the default branch's"]
+
+
+# -- the composite action, and a repository that calls it -------------------------------
+
+ACTION = ROOT / "action.yml"
+CALLER = ROOT / "tests" / "fixtures" / "caller" / ".github" / "workflows" / "perf.yml"
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def test_action_validates_and_zizmor_finds_nothing():
+    proc = schema_check("vendor.github-actions", ACTION)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = zizmor(ACTION)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_caller_validates_and_passes_the_same_rules():
+    proc = schema_check("vendor.github-workflows", CALLER)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert workflow_rules.problems(CALLER) == []
+    proc = zizmor(CALLER)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_caller_gives_only_inputs_the_action_has_and_every_required_one():
+    inputs = yaml.safe_load(ACTION.read_text())["inputs"]
+    [step] = [s for s in workflow_rules.steps(workflow_rules.load(CALLER)) if "/perf-gate@" in s.get("uses", "")]
+    given = set(step["with"])
+    assert given <= set(inputs), given - set(inputs)
+    assert {name for name, spec in inputs.items() if spec.get("required")} <= given
+
+
+def action_env(step: dict, inputs: dict[str, str], event: dict) -> dict[str, str]:
+    """A step's env as the runner would fill it in, for the two forms the action uses:
+    `inputs.x` and `a || b`; anything else fails the test, so new expressions get covered."""
+
+    def value(expr: str) -> str:
+        for alternative in expr.split("||"):
+            name = alternative.strip()
+            if name.startswith("inputs."):
+                got = inputs[name.removeprefix("inputs.")]
+            elif name == "github.event.pull_request.base.sha":
+                got = event.get("pull_request", {}).get("base", {}).get("sha", "")
+            else:
+                raise AssertionError(f"an expression the test does not evaluate: {expr}")
+            if got:
+                return got
+        return ""
+
+    return {k: EXPRESSION.sub(lambda m: value(m[1]), str(v)) for k, v in step.get("env", {}).items()}
+
+
+def test_the_action_run_as_the_caller_configures_it(tmp_path):
+    """The caller's inputs, through the action's own env mapping, into a real gate run
+    of the datasette example (the step that installs perf-gate is what CI did already)."""
+    spec = yaml.safe_load(ACTION.read_text())
+    [call] = [s for s in workflow_rules.steps(workflow_rules.load(CALLER)) if "/perf-gate@" in s.get("uses", "")]
+    inputs = {name: str(s.get("default", "")) for name, s in spec["inputs"].items()} | call["with"]
+    inputs["results"] = str(tmp_path / "results")
+    steps = {s["name"]: s for s in spec["runs"]["steps"]}
+    event = {"pull_request": {"base": {"sha": "0" * 40}}}
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.update(action_env(steps["Validate inputs"], inputs, event))
+    github_env = tmp_path / "github_env"
+    proc = subprocess.run(
+        [sys.executable, "-m", "perfgate.inputs"], env={**env, "GITHUB_ENV": str(github_env)}, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stdout
+    env.update(dict(line.split("=", 1) for line in github_env.read_text().splitlines()))
+    env.update(action_env(steps["Run the gate"], inputs, event))
+    assert env["PERF_GATE_COMPARE_TO"] == "none" and env["PERF_GATE_HEALTH_PATH"] == "/-/versions.json"
+    command = steps["Run the gate"]["run"].replace('"$RESULTS"', env["RESULTS"]).split()
+    assert command[0] == "perf-gate"
+    proc = subprocess.run([str(BIN / "perf-gate"), *command[1:]], cwd=ROOT, env=env, capture_output=True, text=True)
+    verdict = json.loads((tmp_path / "results" / "verdict.json").read_text())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {r["entry"] for r in verdict["results"]} >= {"GET /_memory.json?sql", "GET /-/versions.json"}
+    assert not any(r["metric"].endswith("_regression") for r in verdict["results"])  # compare-to: none

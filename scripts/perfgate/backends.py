@@ -1,8 +1,15 @@
-"""Bring the system under test up and down: embedded (no Docker), docker
-compose, or an already running host. Each is a context manager, so teardown
+"""Bring the system under test up and down: this repository's backend
+embedded (no Docker) or with docker compose, any service from a command line
+(`--backend-cmd`), or an already running host. Each is a context manager, so teardown
 happens whatever the load test did."""
 
+import contextlib
+import ctypes
+import os
+import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfgate import compose as docker_compose
-from perfgate.errors import NoVerdict
+from perfgate.errors import ConfigError, NoVerdict
 
 
 @dataclass
@@ -22,6 +29,7 @@ class Backend:
     url: str
     log: Path | None = None  # where its output goes, shown when it fails
     exit_code: Callable[[], int | None] = lambda: None  # a started process's poll(): no use waiting on a dead one
+    health_path: str = "/health"  # answers 200 when the service is ready
 
     def tail(self, lines: int = 40) -> str:
         if self.log is None or not self.log.exists():
@@ -38,7 +46,7 @@ def wait_healthy(backend: Backend, timeout_s: float, interval_s: float = 0.25) -
                 f"backend at {backend.url} exited with {code} before it was healthy; its log ends:\n{backend.tail()}"
             )
         try:
-            with urllib.request.urlopen(f"{backend.url}/health", timeout=2) as resp:
+            with urllib.request.urlopen(f"{backend.url}{backend.health_path}", timeout=2) as resp:
                 if resp.status == 200:
                     return
                 last = f"HTTP {resp.status}"
@@ -140,6 +148,73 @@ def compose(source: Path, project: str, log: Path, env: Mapping[str, str], port:
             raise NoVerdict(f"{error}\n{left_behind}" if isinstance(error, NoVerdict) else left_behind) from error
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """The service gets SIGTERM if perf-gate itself is killed, so none is orphaned."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @contextmanager
-def running(url: str) -> Iterator[Backend]:
-    yield Backend(url=url.rstrip("/"))
+def command(
+    template: str, source: Path, log: Path, env: Mapping[str, str], port: int, health_path: str = "/health"
+) -> Iterator[Backend]:
+    """Any service started by a command line, `{port}` filled in (e.g. "gunicorn
+    app:app -b 127.0.0.1:{port}"), run from `source` in a process group of its
+    own; stopped with SIGTERM to the whole group (workers too), SIGKILL after 15 s."""
+    args = command_args(template, port)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        try:
+            proc = subprocess.Popen(
+                args,
+                cwd=source,
+                env=dict(env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            raise NoVerdict(f"--backend-cmd: cannot start {args[0]!r}: {exc.strerror or exc}") from None
+    try:
+        yield Backend(url=f"http://127.0.0.1:{port}", log=log, exit_code=proc.poll, health_path=health_path)
+    finally:
+        stop_group(proc)
+
+
+def command_args(template: str, port: int) -> list[str]:
+    """The command line, split as a shell would (no shell runs it)."""
+    if "{port}" not in template:
+        raise ConfigError(f"--backend-cmd {template!r}: expected a {{port}} placeholder for the port to listen on")
+    try:
+        args = shlex.split(template.replace("{port}", str(port)))
+    except ValueError as exc:
+        raise ConfigError(f"--backend-cmd {template!r}: {exc}") from None
+    if not args:
+        raise ConfigError("--backend-cmd: empty command")
+    return args
+
+
+def stop_group(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # what the leader left behind
+
+
+@contextmanager
+def running(url: str, health_path: str = "/health") -> Iterator[Backend]:
+    yield Backend(url=url.rstrip("/"), health_path=health_path)

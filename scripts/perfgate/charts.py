@@ -54,7 +54,7 @@ def _block(
         f'%%{{init: {{"themeVariables": {{"xyChart": {{"plotColorPalette": "{PALETTE}"}}}}}}}}%%',
         "xychart-beta",
         f'    title "{_label(title)}"',
-        f'    x-axis "{x_label}" [{", ".join(f"{x:g}" for x in xs)}]',
+        f'    x-axis "{x_label}" [{", ".join(f"{x:.0f}" for x in xs)}]',
         f'    y-axis "{_label(y_label)}" {span[0]:.3g} --> {span[1]:.3g}',
         *[f"    line [{numbers(values)}]" for values in lines],
         "```",

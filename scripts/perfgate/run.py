@@ -47,6 +47,7 @@ PREFIX = "locust"
 RUN_FILES = [*reporters.FILE_REPORTERS, "report.html", plots.FILE, crash.FILE, context.FILE, *calibrate.FILES]
 RUN_GLOBS = [f"{PREFIX}_*", "backend-*.log"]
 MAX_DIGITS = 9
+PLUGIN = Path(__file__).parent / "locust_entry" / "perfgate_plugin.py"  # loaded beside the user's locustfile
 DEFAULT_TRIALS = 3  # for a comparison; see the README on how it was chosen
 MIN_TRIAL_S = 20  # a trial's first window is warm-up: it needs a few more to say anything
 SHUFFLE = random.SystemRandom()  # start order and ports; the verdict depends on the samples only
@@ -78,6 +79,13 @@ def positive_number(text: str) -> float:
     return value
 
 
+def processes(text: str) -> int:
+    """Locust's --processes: a count of at least 1, or -1 for one per core."""
+    if text.strip() == "-1":
+        return -1
+    return positive_int(text)
+
+
 def run_time(text: str) -> str:
     """Locust's forms (90, 90s, 2m, 1h30m), at least a second: Locust takes 0 as 'no limit'."""
     try:
@@ -101,8 +109,10 @@ def url(text: str) -> str:
 
 
 def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
-    """Options; --backend and --compare-to also read PERF_GATE_BACKEND and
-    PERF_GATE_COMPARE_TO, so a workflow sets them without shell logic."""
+    """Options; most also read a PERF_GATE_* variable (PERF_GATE_BACKEND,
+    PERF_GATE_BACKEND_CMD, PERF_GATE_COMPARE_TO, PERF_GATE_LOCUSTFILE,
+    PERF_GATE_THRESHOLDS, PERF_GATE_HEALTH_PATH, PERF_GATE_PROCESSES,
+    PERF_GATE_TRIALS), so a workflow or the action sets them without shell logic."""
     env = {} if env is None else env
     p = check_cli.Parser(prog="perf-gate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -112,12 +122,33 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="how to bring the backend up (default: embedded, no Docker)",
     )
     p.add_argument("--host", type=url, help="load an already running backend at this URL instead")
+    p.add_argument(
+        "--backend-cmd",
+        metavar="COMMAND",
+        default=env.get("PERF_GATE_BACKEND_CMD") or None,
+        help='start any service with this command line, {port} filled in, e.g. "gunicorn app:app -b 127.0.0.1:{port}"',
+    )
+    p.add_argument(
+        "--health-path",
+        default=env.get("PERF_GATE_HEALTH_PATH") or "/health",
+        help="the path that answers 200 once the service is ready (default: /health)",
+    )
     p.add_argument("--users", "-u", type=positive_int, help="Locust users (default: locust.conf)")
     p.add_argument("--spawn-rate", "-r", type=positive_number, help="users started per second (default: locust.conf)")
     p.add_argument("--run-time", "-t", type=run_time, help="e.g. 30s, 2m (default: locust.conf)")
     p.add_argument("--results", type=Path, default=Path("results"), help="folder for every report (default: results)")
-    p.add_argument("--thresholds", type=Path, default=Path("thresholds.json"))
-    p.add_argument("--locustfile", default="locustfile.py")
+    p.add_argument("--thresholds", type=Path, default=env.get("PERF_GATE_THRESHOLDS") or "thresholds.json")
+    p.add_argument(
+        "--locustfile",
+        default=env.get("PERF_GATE_LOCUSTFILE") or "locustfile.py",
+        help="yours; the gate's plugin is loaded beside it",
+    )
+    p.add_argument(
+        "--processes",
+        type=processes,
+        default=env.get("PERF_GATE_PROCESSES") or None,
+        help="Locust processes generating load: N, or -1 for one per core (default: one)",
+    )
     p.add_argument(
         "--health-timeout", type=positive_number, default=60.0, help="seconds to wait for /health (default: 60)"
     )
@@ -150,6 +181,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     p.add_argument(
         "--trials",
         type=positive_int,
+        default=env.get("PERF_GATE_TRIALS") or None,
         help=f"fresh-start trials the run time is split into (default: {DEFAULT_TRIALS} with --compare-to, else 1)",
     )
     p.add_argument(
@@ -162,12 +194,20 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
 
 def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Namespace:
     args = build_parser(env).parse_args(argv)
+    if args.compare_to and args.compare_to.strip().lower() == "none":  # a workflow's way to say: no comparison
+        args.compare_to = None
     if args.calibrate:
         args.compare_to = args.compare_to or "HEAD"
     if args.backend not in ("embedded", "compose"):
         raise ConfigError(f"PERF_GATE_BACKEND: expected embedded or compose, got {args.backend!r}")
     if args.compare_to and args.host:
         raise ConfigError("--compare-to starts both backends itself; it cannot be used with --host")
+    if args.backend_cmd and args.host:
+        raise ConfigError("--backend-cmd starts the service; --host loads one already running: give one of them")
+    if args.backend_cmd:
+        backends.command_args(args.backend_cmd, 8000)  # a bad command line is a usage error now, not after a build
+    if not args.health_path.startswith("/"):
+        raise ConfigError(f"--health-path {args.health_path!r}: expected a path starting with /")
     return args
 
 
@@ -220,7 +260,7 @@ def locust_command(
         "-m",
         "locust",
         "-f",
-        args.locustfile,
+        f"{args.locustfile},{PLUGIN}",
         "--headless",
         "--host",
         host,
@@ -240,6 +280,8 @@ def locust_command(
         cmd.append("--reset-stats")
     if compare_hosts:
         cmd += ["--compare-hosts", compare_hosts]
+    if args.processes:
+        cmd += ["--processes", str(args.processes)]
     run_time = run_time or args.run_time
     for flag, value in (("--users", args.users), ("--spawn-rate", args.spawn_rate), ("--run-time", run_time)):
         if value is not None:
@@ -268,7 +310,10 @@ def start(
 ) -> backends.Backend:
     log = args.results / f"backend-{name}{log_suffix}.log"
     if args.host:
-        return stack.enter_context(backends.running(args.host))
+        return stack.enter_context(backends.running(args.host, args.health_path))
+    if args.backend_cmd:
+        free = backends.free_port()
+        return stack.enter_context(backends.command(args.backend_cmd, source, log, env, free, args.health_path))
     if args.backend == "compose":
         return stack.enter_context(backends.compose(source, f"perfgate-{name}", log, env, port=port))
     return stack.enter_context(backends.embedded(source, log, env, workers=args.workers))
@@ -314,7 +359,8 @@ def run_trial(
         for name, port in zip(order, ports, strict=True):
             source, side_env = sides[name]
             label = f"{name} ({args.compare_to})" if name == "baseline" else name
-            say(err, f"starting {label} backend ({'host ' + args.host if args.host else args.backend})")
+            how = f"host {args.host}" if args.host else args.backend_cmd or args.backend
+            say(err, f"starting {label} backend ({how})")
             suffix = f"-trial{n}" if count > 1 else ""
             up[name] = start(args, stack, source, name, side_env, port=port, log_suffix=suffix)
         for name, backend in up.items():
@@ -341,7 +387,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
         users=planned["users"],
         spawn_rate=planned["spawn_rate"],
         run_time_s=planned["run_time_s"],
-        backend=args.host or args.backend,
+        backend=args.host or ("command" if args.backend_cmd else args.backend),
         candidate=context.commit(cwd, "HEAD"),
         baseline=context.commit(cwd, args.compare_to) if args.compare_to else None,
     )
