@@ -17,7 +17,8 @@ from perfgate.errors import ConfigError, NoVerdict
 FAKE_DOCKER = """#!/bin/sh
 echo "$@" >> "$DOCKER_CALLS"
 case "$*" in
-  *" up "*) echo "Building request-api"
+  *" up "*) echo "up with COMPOSE_FILE=$COMPOSE_FILE PERF_GATE_PORT=$PERF_GATE_PORT" >> "$DOCKER_CALLS.env"
+            echo "Building request-api"
             [ -n "$DOCKER_UP_ERROR" ] && echo "$DOCKER_UP_ERROR"
             exit "${DOCKER_UP_EXIT:-0}" ;;
   *" logs "*) echo "request-api | boom" ;;
@@ -208,3 +209,10 @@ def test_a_command_that_cannot_start_is_no_verdict(tmp_path):
     with pytest.raises(NoVerdict, match="cannot start 'no-such-server-here'"):
         with backends.command("no-such-server-here --port {port}", tmp_path, tmp_path / "l.log", {}, 9):
             pass
+
+
+def test_any_compose_file_gets_its_file_and_port_through_compose_s_environment(tmp_path, fake_docker):
+    with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ), 8123, "deploy/perf.yml", "/ready") as b:
+        assert (b.url, b.health_path) == ("http://localhost:8123", "/ready")
+    env_seen = (tmp_path / "calls.env").read_text().splitlines()
+    assert env_seen == ["up with COMPOSE_FILE=deploy/perf.yml PERF_GATE_PORT=8123"]

@@ -109,12 +109,26 @@ def embedded(
 
 
 @contextmanager
-def compose(source: Path, project: str, log: Path, env: Mapping[str, str], port: int = 8000) -> Iterator[Backend]:
+def compose(
+    source: Path,
+    project: str,
+    log: Path,
+    env: Mapping[str, str],
+    port: int = 8000,
+    compose_file: str | None = None,
+    health_path: str = "/health",
+) -> Iterator[Backend]:
     """`docker compose up -d --build --wait`; always `down -v`, logs saved first.
-    Each project gets its own port, so a baseline and a candidate can run at once.
-    A teardown that leaves anything behind is no verdict, naming what is left."""
+    Each project gets its own port, given to the compose file as PERF_GATE_PORT
+    (and API_PORT, this repository's name for it), so a baseline and a candidate
+    can run at once: a compose file publishes its service as
+    "${PERF_GATE_PORT:-8000}:<container port>". `compose_file` is relative to
+    `source` (default: compose's own choice, docker-compose.yml here). A
+    teardown that leaves anything behind is no verdict, naming what is left."""
     url = f"http://localhost:{port}"
-    env = {**env, "API_PORT": str(port)}
+    env = {**env, "API_PORT": str(port), "PERF_GATE_PORT": str(port)}
+    if compose_file:
+        env["COMPOSE_FILE"] = compose_file
     log.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which("docker") is None:
         raise NoVerdict("docker is not installed; use --backend embedded")
@@ -135,7 +149,7 @@ def compose(source: Path, project: str, log: Path, env: Mapping[str, str], port:
                 + f"\nthe services' logs end:\n{Backend(url, log).tail()}"
             )
         try:
-            yield Backend(url=url, log=log)
+            yield Backend(url=url, log=log, health_path=health_path)
         finally:
             save_logs()
     except BaseException as exc:

@@ -129,6 +129,12 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help='start any service with this command line, {port} filled in, e.g. "gunicorn app:app -b 127.0.0.1:{port}"',
     )
     p.add_argument(
+        "--compose-file",
+        default=env.get("PERF_GATE_COMPOSE_FILE") or None,
+        help="with --backend compose: your compose file, relative to the checkout; it publishes the service "
+        'as "${PERF_GATE_PORT:-8000}:<container port>" (default: docker-compose.yml)',
+    )
+    p.add_argument(
         "--health-path",
         default=env.get("PERF_GATE_HEALTH_PATH") or "/health",
         help="the path that answers 200 once the service is ready (default: /health)",
@@ -315,7 +321,9 @@ def start(
         free = backends.free_port()
         return stack.enter_context(backends.command(args.backend_cmd, source, log, env, free, args.health_path))
     if args.backend == "compose":
-        return stack.enter_context(backends.compose(source, f"perfgate-{name}", log, env, port=port))
+        project = f"perfgate-{name}"
+        up = backends.compose(source, project, log, env, port, args.compose_file, args.health_path)
+        return stack.enter_context(up)
     return stack.enter_context(backends.embedded(source, log, env, workers=args.workers))
 
 
