@@ -54,8 +54,14 @@ BUSY = "busy"  # conditions with this word run a CPU burner beside the gate
 
 
 def burner() -> subprocess.Popen:
-    """A process that keeps one core busy until it is stopped."""
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    """A process that keeps one core busy until it is stopped, or this benchmark dies."""
+    import ctypes
+    import signal
+
+    def die_with_parent() -> None:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=die_with_parent)
 
 
 def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, busy: bool = False) -> dict:
