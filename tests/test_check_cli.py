@@ -205,3 +205,28 @@ def test_usage_error_of_the_checker_is_reported_too(tmp_path, monkeypatch, capsy
     assert "verdict=error\n" in output.read_text()
     assert (tmp_path / "results" / "junit.xml").exists()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_sequential_run_s_looks_widen_the_interval(tmp_path):
+    from tests.test_reporters import write_side_by_side
+
+    widths = {}
+    for looks in ("1", "3,4,5,6"):
+        results = tmp_path / looks.replace(",", "-")
+        shutil.copytree(FIXTURES / "compare", results)
+        write_side_by_side(results, scale=1.0)
+        thresholds = tmp_path / "t.json"
+        rules = {"entries": {"POST /requests": {"p95_ms": 1000}}, "default_failure_ratio": 1}
+        thresholds.write_text(json.dumps({**rules, "regression": {"entries": {"POST /requests": {"p50": 0.10}}}}))
+        args = check_cli.build_parser().parse_args(
+            ["--results", str(results), "--thresholds", str(thresholds), "--compare", "--looks", looks]
+        )
+        check_cli.run_check(args, {}, io.StringIO(), io.StringIO())
+        [rule] = [
+            r for r in json.loads((results / "verdict.json").read_text())["results"] if "regression" in r["metric"]
+        ]
+        widths[looks] = rule["interval"][1] - rule["interval"][0]
+    assert widths["3,4,5,6"] > widths["1"]
+    bad = check_cli.run_check
+    args = ["--results", str(tmp_path), "--looks", "3,x"]
+    assert check_cli.main(args) == 2 and bad

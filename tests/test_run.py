@@ -165,3 +165,10 @@ def test_trials_too_short_or_with_a_running_host_are_usage_errors(tmp_path):
     assert "--trials 3: a run of 30 s gives trials of 10 s; each needs at least 20 s" in proc.stderr
     proc = gate("--trials", "2", "--host", "http://127.0.0.1:9", "--run-time", "1m", "--results", str(tmp_path / "b"))
     assert proc.returncode == 2 and "--trials starts the backends afresh" in proc.stderr
+
+
+def test_a_budget_needs_a_comparison_and_room_for_the_run(tmp_path):
+    proc = gate("--max-run-time", "5m", "--run-time", "1m", "--results", str(tmp_path / "a"))
+    assert proc.returncode == 2 and "--max-run-time keeps comparing" in proc.stderr
+    proc = gate("--compare-to", "HEAD", "--run-time", "2m", "--max-run-time", "1m", "--results", str(tmp_path / "b"))
+    assert proc.returncode == 2 and "--max-run-time 60s: less than the run time (120 s)" in proc.stderr

@@ -13,7 +13,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from perfgate import charts, context, crash, plots, reporters, results, samples, stalls, summary, thresholds
+from perfgate import (
+    charts,
+    context,
+    crash,
+    plots,
+    reporters,
+    results,
+    samples,
+    sequential,
+    stalls,
+    summary,
+    thresholds,
+)
 from perfgate.check import Verdict, check
 from perfgate.compare import compare_run
 from perfgate.errors import ConfigError, NoVerdict
@@ -30,6 +42,13 @@ class Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
+def looks(text: str) -> tuple[int, ...]:
+    try:
+        return sequential.parse_looks(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="perf-check", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=Path("results"), help="folder of the run (default: results)")
@@ -44,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--compare",
         action="store_true",
         help="also judge candidate against baseline from raw samples (side-by-side runs)",
+    )
+    parser.add_argument(
+        "--looks",
+        type=looks,
+        default=(1,),
+        help="a sequential run: the trial counts it was looked at after, e.g. 3,4,5,6 (intervals widen to match)",
     )
     return parser
 
@@ -68,7 +93,8 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         verdict.results += found
         verdict.problems += problems
     if args.compare:
-        compare_run(verdict, raw, limits, run.run_info.trials)
+        confidence = sequential.confidence_for(limits.confidence, tuple(getattr(args, "looks", (1,))))
+        compare_run(verdict, raw, limits, run.run_info.trials, confidence)
     charts.add_latency_windows(verdict.results, raw.ok, CANDIDATE if args.compare else "", CHART_WINDOW_S)
     return verdict, raw
 

@@ -229,16 +229,22 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
 
 
 def compare_run(
-    verdict: Verdict, raw: RawSamples, thresholds: Thresholds, trials: list[tuple[float, float, float]] | None = None
+    verdict: Verdict,
+    raw: RawSamples,
+    thresholds: Thresholds,
+    trials: list[tuple[float, float, float]] | None = None,
+    confidence: float | None = None,
 ) -> list[Comparison]:
-    """Adds one RuleResult per regression rule to `verdict`; returns the comparisons."""
+    """Adds one RuleResult per regression rule to `verdict`; returns the
+    comparisons. `confidence` overrides the file's (a sequential run's wider one)."""
+    confidence = confidence or thresholds.confidence
     if not thresholds.regressions:
         verdict.problems.append(f"{thresholds.path}: $.regression.entries: no regression rules; nothing to compare")
         return []
     samples = raw.ok
     done = []
     for rule in thresholds.regressions:
-        c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence, trials)
+        c = compare_entry(samples, rule, thresholds.window_s, confidence, trials)
         if isinstance(c, str):
             verdict.results.append(
                 RuleResult(
@@ -251,6 +257,6 @@ def compare_run(
                 )
             )
             continue
-        verdict.results.append(judge_comparison(c, rule, thresholds.window_s, thresholds.confidence))
+        verdict.results.append(judge_comparison(c, rule, thresholds.window_s, confidence))
         done.append(c)
     return done

@@ -29,6 +29,8 @@ class RunContext:
     baseline: str | None = None  # commit, for a comparison
     cpus: int | None = None
     max_cpu_percent: float | None = None  # the load generator's peak
+    trials: int | None = None  # fresh-start trials made
+    max_trials: int | None = None  # as many as a sequential run could have made
 
 
 def _fits(value: object, kind: type) -> bool:
@@ -56,6 +58,14 @@ def write(results: Path, **known: object) -> None:
     """What perf-gate knows before the load starts; unknown keys are refused by the dataclass."""
     context = RunContext(cpus=os.cpu_count(), **known)  # type: ignore[arg-type]
     (results / FILE).write_text(json.dumps({k: v for k, v in asdict(context).items() if v is not None}))
+
+
+def update(results: Path, **known: object) -> None:
+    """Add what became known during the run to what perf-gate wrote before it."""
+    path = results / FILE
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update({k: v for k, v in known.items() if v is not None})
+    path.write_text(json.dumps(data))
 
 
 def load(results: Path, run_info: RunInfo) -> tuple[RunContext, list[str]]:

@@ -38,7 +38,7 @@ from perfgate import (
     thresholds,
     trials,
 )
-from perfgate.check import Verdict
+from perfgate.check import FAIL, PASS, Verdict
 from perfgate.errors import ConfigError, NoVerdict
 from perfgate.worktree import baseline_worktree
 
@@ -189,6 +189,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         type=positive_int,
         default=env.get("PERF_GATE_TRIALS") or None,
         help=f"fresh-start trials the run time is split into (default: {DEFAULT_TRIALS} with --compare-to, else 1)",
+    )
+    p.add_argument(
+        "--max-run-time",
+        type=run_time,
+        default=env.get("PERF_GATE_MAX_RUN_TIME") or None,
+        help="with --compare-to: go on adding trials of the same length until every rule is decided or this much "
+        "load time is spent (intervals widen to keep false alarms at the file's rate)",
     )
     p.add_argument(
         "--calibrate",
@@ -343,6 +350,31 @@ def trials_of(args: argparse.Namespace, run_time_s: int | None) -> int:
     return count
 
 
+def max_trials(args: argparse.Namespace, count: int, seconds: int) -> int:
+    """With --max-run-time, trials go on past `count` until every rule is
+    decided or the budget is spent; else exactly `count`."""
+    if not args.max_run_time:
+        return count
+    if not args.compare_to:
+        raise ConfigError("--max-run-time keeps comparing until every rule is decided; it needs --compare-to")
+    budget = inputs.run_time_seconds(args.max_run_time)
+    if budget < count * seconds:
+        raise ConfigError(f"--max-run-time {args.max_run_time}: less than the run time ({count * seconds} s)")
+    return max(count, budget // seconds)
+
+
+def all_decided(folders: list[Path], args: argparse.Namespace, check_args: argparse.Namespace, limits) -> bool:
+    """Whether every regression rule is decided (pass or fail) on the trials so far,
+    at the sequential run's confidence: the look that may stop the run."""
+    trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up)
+    try:
+        verdict, _ = check_cli.evaluate(check_args)
+    except Exception:  # noqa: BLE001 - an unreadable look is no decision: go on loading
+        return False
+    rules = [r for r in verdict.results if r.metric.endswith("_regression")]
+    return bool(rules) and all(r.status in (PASS, FAIL) for r in rules)
+
+
 def run_trial(
     args: argparse.Namespace,
     env: Mapping[str, str],
@@ -401,31 +433,41 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
     )
     candidate_env = {**env, **dict(args.backend_env)}
     count = trials_of(args, planned["run_time_s"])
-    with ExitStack() as worktree:
-        sides = {"candidate": (cwd, candidate_env)}
-        if args.compare_to:
-            say(err, f"preparing baseline {args.compare_to} in a worktree")
-            base_src = worktree.enter_context(baseline_worktree(cwd, args.compare_to, args.results / "baseline-src"))
-            sides = {"baseline": (base_src, {**env, **dict(args.baseline_env)}), **sides}
-        folders = []
-        for n in range(1, count + 1):
-            folder = trials.folder(args.results, n) if count > 1 else args.results
-            folder.mkdir(parents=True, exist_ok=True)
-            if count > 1:
-                say(err, f"trial {n} of {count}")
-            seconds = (planned["run_time_s"] or 0) // count
-            run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, count)
-            folders.append(folder)
-    if count > 1:
-        trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up)
-    say(err, f"checking results against {args.thresholds}")
+    seconds = (planned["run_time_s"] or 0) // count
+    most = max_trials(args, count, seconds)
+    looks = tuple(range(count, most + 1)) if most > count else (1,)
     check_args = argparse.Namespace(
         results=args.results,
         prefix=PREFIX,
         thresholds=args.thresholds,
         fail_on_overload=args.fail_on_overload,
         compare=bool(args.compare_to),
+        looks=looks,
     )
+    with ExitStack() as worktree:
+        sides = {"candidate": (cwd, candidate_env)}
+        if args.compare_to:
+            say(err, f"preparing baseline {args.compare_to} in a worktree")
+            base_src = worktree.enter_context(baseline_worktree(cwd, args.compare_to, args.results / "baseline-src"))
+            sides = {"baseline": (base_src, {**env, **dict(args.baseline_env)}), **sides}
+        folders: list[Path] = []
+        for n in range(1, most + 1):
+            folder = trials.folder(args.results, n) if most > 1 else args.results
+            folder.mkdir(parents=True, exist_ok=True)
+            if most > 1:
+                say(
+                    err,
+                    f"trial {n} of {count}" + (f" (up to {most} until every rule is decided)" if most > count else ""),
+                )
+            run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most)
+            folders.append(folder)
+            if n >= count and n < most and all_decided(folders, args, check_args, limits):
+                say(err, f"every rule decided after {n} trials ({n * seconds} s of load)")
+                break
+    if len(folders) > 1:
+        trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up)
+        context.update(args.results, trials=len(folders), max_trials=most)
+    say(err, f"checking results against {args.thresholds}")
     code = check_cli.run_check(check_args, env, out, err)
     if args.calibrate:
         try:

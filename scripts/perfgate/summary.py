@@ -96,6 +96,10 @@ def context_line(ctx: RunContext) -> str:
     seconds = ctx.duration_s if ctx.duration_s is not None else ctx.run_time_s
     if seconds is not None:
         load.append(f"{seconds:.0f} s")
+    if ctx.trials and ctx.trials > 1:
+        load.append(
+            f"{ctx.trials} trials" + (f" of up to {ctx.max_trials}" if (ctx.max_trials or 0) > ctx.trials else "")
+        )
     parts = [", ".join(load)] if load else []
     if ctx.backend:
         parts.append(f"{md_escape(ctx.backend)} backend")

@@ -1,0 +1,54 @@
+"""Looking after each trial and stopping once decided keeps false alarms at the planned rate."""
+
+import math
+
+import numpy as np
+import pytest
+
+from perfgate import sequential
+
+
+def test_one_look_keeps_the_confidence_and_more_looks_widen_it():
+    assert sequential.confidence_for(0.95, (1,)) == 0.95
+    two = sequential.confidence_for(0.95, (1, 2))
+    assert two == pytest.approx(0.9706, abs=0.002)  # Pocock's boundary for 2 looks: z = 2.178
+    four = sequential.confidence_for(0.95, (1, 2, 3, 4))
+    assert four == pytest.approx(0.9818, abs=0.002)  # 4 looks: z = 2.361
+    assert 0.95 < sequential.confidence_for(0.95, (3, 4)) < two  # later looks share more data: less to pay
+    assert sequential.confidence_for(0.95, (3, 4, 5, 6)) == sequential.confidence_for(0.95, (3, 4, 5, 6))
+
+
+def z_for(confidence: float) -> float:
+    """The two-sided normal quantile, by bisection (no scipy needed here)."""
+    low, high = 0.0, 10.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if math.erf(mid / math.sqrt(2)) < confidence else (low, mid)
+    return low
+
+
+def test_stopping_at_the_first_look_that_decides_keeps_false_alarms_at_the_planned_rate():
+    """A/A runs (no slowdown, tolerance 0) looked at after 3..8 trials: a false alarm is an
+    interval wholly above 1 at any look. Naive 95% intervals at every look raise far more
+    than the 2.5% one look allows; the sequential ones do not."""
+    rng = np.random.default_rng(1)
+    looks = (3, 4, 5, 6, 7, 8)
+    trials = rng.standard_normal((20_000, looks[-1]))  # each trial's log-ratio estimate, in units of its SE
+    means = {n: trials[:, :n].mean(axis=1) * math.sqrt(n) for n in looks}  # z of the pooled estimate
+
+    def alarm_rate(confidence: float) -> float:
+        z = z_for(confidence)
+        return float(np.mean(np.any([means[n] > z for n in looks], axis=0)))
+
+    naive = alarm_rate(0.95)
+    planned = alarm_rate(sequential.confidence_for(0.95, looks))
+    assert naive > 0.05
+    assert planned == pytest.approx(0.025, abs=0.005)
+
+
+def test_looks_are_parsed_and_checked():
+    assert sequential.parse_looks("3,4,5") == (3, 4, 5)
+    with pytest.raises(ValueError, match="trial counts"):
+        sequential.parse_looks("3,x")
+    with pytest.raises(ValueError, match="increasing"):
+        sequential.confidence_for(0.95, (4, 3))
