@@ -35,7 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # name -> candidate knobs (the baseline always runs with the defaults below)
-BASE_ENV = {"BACKEND_PROCESSING_MS": "50", "BACKEND_API_LATENCY_MS": "0"}
+BASE_ENV = {
+    "BACKEND_PROCESSING_MS": "50",
+    "BACKEND_API_LATENCY_MS": "0",
+    "BACKEND_POST_CPU_US": "0",
+    "BACKEND_GET_CPU_US": "0",
+}
 # Sized against the measured entries, not the knobs: at 20 users submit-to-complete
 # p95 is about 80 ms, so +8 ms of processing is about +10% of it and +4 ms about +5%;
 # POST p95 is a few ms, so +1 ms of API latency is a slowdown of tens of percent.
@@ -46,6 +51,11 @@ CONDITIONS = {
     "processing +8 ms": {"BACKEND_PROCESSING_MS": "58"},
     "processing +25 ms": {"BACKEND_PROCESSING_MS": "75"},
     "API +1 ms": {"BACKEND_API_LATENCY_MS": "1"},
+    # the sensitivity targets, sized against 20 users on this machine (submit-to-complete
+    # p50 about 70 ms, GET p95 about 13 ms, POST p95 about 16 ms); the table reports what they caused
+    "processing +2 ms": {"BACKEND_PROCESSING_MS": "52"},
+    "GET CPU +0.7 ms": {"BACKEND_GET_CPU_US": "700"},
+    "POST CPU +1.3 ms": {"BACKEND_POST_CPU_US": "1300"},
     "API +2 ms": {"BACKEND_API_LATENCY_MS": "2"},
 }
 

@@ -183,3 +183,26 @@ def test_what_is_accepted_can_be_read_back(live_backend):
         "small": -1.7e308,
         "tiny": 5e-324,
     }
+
+
+def test_the_cpu_knobs_slow_the_calls_they_name(tmp_path):
+    """BACKEND_GET_CPU_US: GETs take at least that long; POSTs do not."""
+    import os
+    import statistics
+
+    from perfgate import backends
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "BACKEND_GET_CPU_US": "20000", "BACKEND_PROCESSING_MS": "5"}
+    with backends.embedded(ROOT, tmp_path / "backend.log", env) as backend:
+        backends.wait_healthy(backend, 60)
+        with httpx.Client(base_url=backend.url, timeout=10) as client:
+            posts, gets = [], []
+            for _ in range(10):
+                start = time.perf_counter()
+                location = client.post("/requests", json={"params": {}}).headers["Location"]
+                posts.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                client.get(location)
+                gets.append(time.perf_counter() - start)
+    assert min(gets) >= 0.020 and statistics.median(posts) < 0.020, (posts, gets)

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(10.0, gt=0, description="a request body must arrive within this after its head")
     # Whole milliseconds: uvloop's timers truncate to 1 ms, so 0.5 would silently add nothing.
     api_latency_ms: int = Field(0, ge=0, description="extra latency added to every /requests call")
+    # CPU work instead of a sleep: finer than the 1 ms timer, and it queues requests the way slower code does
+    post_cpu_us: int = Field(0, ge=0, le=1_000_000, description="CPU-bound work added to every POST /requests")
+    get_cpu_us: int = Field(0, ge=0, le=1_000_000, description="CPU-bound work added to every GET /requests/{id}")
     retry_after_s: int = Field(0, ge=0, description="Retry-After hint sent while a request is not final")
 
     # request-processor

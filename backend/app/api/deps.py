@@ -1,6 +1,7 @@
 """Shared dependencies of the routes."""
 
 import asyncio
+import time
 from typing import Annotated
 
 import asyncpg
@@ -27,3 +28,10 @@ async def injected_latency(settings: SettingsDep) -> None:
     """The knob that makes the API slower on purpose (for the gate's own tests)."""
     if settings.api_latency_ms > 0:
         await asyncio.sleep(settings.api_latency_ms / 1000)
+
+
+def spin(microseconds: int) -> None:
+    """Busy for this long on the event loop: code that got slower, not a wait."""
+    end = time.perf_counter() + microseconds / 1e6
+    while time.perf_counter() < end:
+        pass

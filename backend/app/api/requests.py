@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel
 
-from backend.app.api.deps import PoolDep, SettingsDep, injected_latency
+from backend.app.api.deps import PoolDep, SettingsDep, injected_latency, spin
 from backend.app.models import FINAL, RequestAccepted, RequestCreate, RequestPublic, Status
 
 router = APIRouter(prefix="/requests", tags=["requests"], dependencies=[Depends(injected_latency)])
@@ -24,6 +24,7 @@ def json_response(model: BaseModel, status_code: int = 200, headers: dict[str, s
 @router.post("", status_code=202, response_model=RequestAccepted)
 async def create_request(body: RequestCreate, pool: PoolDep, settings: SettingsDep) -> Response:
     """Accept work; it is stored before this answers, so it cannot be lost."""
+    spin(settings.post_cpu_us)
     row = await pool.fetchrow(INSERT, uuid.uuid4(), body.params)
     headers = {"Location": f"/requests/{row['id']}", "Retry-After": str(settings.retry_after_s)}
     return json_response(RequestAccepted.model_construct(**{**row, "status": Status(row["status"])}), 202, headers)
@@ -32,6 +33,7 @@ async def create_request(body: RequestCreate, pool: PoolDep, settings: SettingsD
 @router.get("/{request_id}", response_model=RequestPublic, responses={404: {"description": "Request not found"}})
 async def read_request(request_id: uuid.UUID, pool: PoolDep, settings: SettingsDep) -> Response:
     """Status, timestamps and, once complete, the result."""
+    spin(settings.get_cpu_us)
     row = await pool.fetchrow(SELECT, request_id)
     if row is None:
         raise HTTPException(404, "Request not found")
