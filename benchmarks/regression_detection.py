@@ -96,6 +96,8 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, busy: 
         "--trials",
         str(args.gate_trials),
     ]
+    if args.max_run_time:
+        cmd += ["--max-run-time", args.max_run_time]
     for key, value in BASE_ENV.items():
         cmd += ["--baseline-env", f"{key}={value}", "--backend-env", f"{key}={condition.get(key, value)}"]
     neighbour = burner() if busy else None
@@ -181,6 +183,7 @@ def main() -> None:
     p.add_argument("--run-time", default="2m")
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--gate-trials", type=int, default=3, help="fresh-start trials in each run (perf-gate --trials)")
+    p.add_argument("--max-run-time", help="perf-gate --max-run-time: add trials until every rule is decided")
     p.add_argument("--backend", choices=["embedded", "compose"], default="embedded")
     p.add_argument("--thresholds", type=Path, default=ROOT / "thresholds.json")
     p.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated names from the table")
@@ -199,7 +202,8 @@ def main() -> None:
         runs = series(args, names)
     print(
         f"{args.trials} runs per condition asked, {len(runs)} made; run time {args.run_time}, {args.users} users, "
-        f"{args.gate_trials} fresh-start trials each, {args.backend} backend, thresholds {args.thresholds.name}"
+        f"{args.gate_trials} fresh-start trials each (budget {args.max_run_time or 'none'}), {args.backend} backend, "
+        f"thresholds {args.thresholds.name}"
     )
     tables(runs, names)
 
