@@ -45,12 +45,12 @@ def smallest_detectable(
     return math.exp(math.log(1 + tolerance) + z * se) - 1
 
 
-def within_share(c: Comparison, trials: int) -> float:
+def within_share(c: Comparison) -> float:
     """The windows' part of se_log, undoing the widening for the trials' spread."""
-    if trials < 2 or c.between_log == 0:
+    if c.trials < 2 or c.between_log == 0:
         return c.se_log
     # se² = within² + between² / trials (see compare_entry)
-    return math.sqrt(max(c.se_log**2 - c.between_log**2 / trials, 0.0))
+    return math.sqrt(max(c.se_log**2 - c.between_log**2 / c.trials, 0.0))
 
 
 def calibrate(
@@ -82,7 +82,7 @@ def calibrate(
             c.half_width,
             c.se_log,
             c.between_log,
-            within_share(c, len(trials or [])),
+            within_share(c),
             detectable,
         )
         out.append(noise)

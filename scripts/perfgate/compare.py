@@ -43,6 +43,7 @@ class Comparison:
     windows: int
     se_log: float  # standard error of ln(ratio): this run's noise, within trials and between them
     between_log: float = 0.0  # standard deviation of ln(ratio) between trials beyond their own noise
+    trials: int = 1  # trials with windows to judge
     per_window: list[tuple[float, float]] = field(default_factory=list)  # (start s, ratio) of each window judged
 
     @property
@@ -169,7 +170,7 @@ def compare_entry(
     spans = [(start, stop) for start, _, stop in trials] if trials and len(trials) > 1 else [None]
     run_start = trials[0][0] if trials and len(trials) > 1 else 0.0
     parts = [paired_windows(base, cand, window_s, span=span) for span in spans]
-    sizes = [len(b) for b, _, _ in parts if len(b)]
+    judged_trials = sum(1 for b, _, _ in parts if len(b))
     hb = np.concatenate([b for b, _, _ in parts])
     hc = np.concatenate([c for _, c, _ in parts])
     # window starts in seconds since the run's first sample (a trial's own clock shifted to the run's)
@@ -184,7 +185,7 @@ def compare_entry(
     ratio, low, high, se = bootstrap_ratio(hb, hc, rule.percentile, confidence)
     tau = between_trials(parts, rule.percentile, confidence)
     if tau > 0:  # widen by what the trials disagree beyond their own noise, keeping the interval's shape
-        factor = math.sqrt(1 + tau**2 / (len(sizes) * se**2))
+        factor = math.sqrt(1 + tau**2 / (judged_trials * se**2))
         low, high = ratio * (low / ratio) ** factor, ratio * (high / ratio) ** factor
         se *= factor
     window_ratios = hist_percentiles(hc, rule.percentile) / hist_percentiles(hb, rule.percentile)
@@ -199,6 +200,7 @@ def compare_entry(
         windows=len(hb),
         se_log=se,
         between_log=tau,
+        trials=judged_trials,
         per_window=list(zip(starts.tolist(), window_ratios.tolist(), strict=True)),
     )
 
