@@ -404,7 +404,7 @@ def run_trial(
             suffix = f"-trial{n}" if count > 1 else ""
             up[name] = start(args, stack, source, name, side_env, port=port, log_suffix=suffix)
         for name, backend in up.items():
-            say(err, f"waiting for {backend.url}/health ({name}, up to {args.health_timeout:g}s)")
+            say(err, f"waiting for {backend.url}{backend.health_path} ({name}, up to {args.health_timeout:g}s)")
             backends.wait_healthy(backend, args.health_timeout)
         compare_hosts = ",".join(f"{name}={up[name].url}" for name in sides) if args.compare_to else ""
         run_time = f"{seconds}s" if count > 1 else None
