@@ -247,8 +247,9 @@ def _labelled(session, prefix: str):
 def _sessions(user) -> dict[str, object]:
     if not hasattr(user, "_perfgate_sessions"):
         sessions = {}
-        if isinstance(user, HttpUser | FastHttpUser):
-            targets = parse_targets(user.environment.parsed_options.compare_hosts)
+        spec = getattr(user.environment.parsed_options, "compare_hosts", "")
+        if spec and isinstance(user, HttpUser | FastHttpUser):
+            targets = parse_targets(spec)
             sessions = {f"[{name}] ": _labelled(session_for(user, url), f"[{name}] ") for name, url in targets.items()}
         user._perfgate_sessions = sessions
     return user._perfgate_sessions
