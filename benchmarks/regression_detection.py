@@ -137,6 +137,30 @@ def series(args: argparse.Namespace, names: list[str]) -> list[dict]:
     return [r for r in done if r["condition"] in names and r["trial"] < args.trials]
 
 
+def rejudge(args: argparse.Namespace, names: list[str]) -> list[dict]:
+    """The kept runs' raw samples judged again: another estimator, tolerance or
+    window against the same load, in seconds instead of hours. The original
+    run's looks (a sequential run) are not known here: one look."""
+    import io
+
+    from perfgate import check_cli
+
+    runs = []
+    for name in names:
+        folder = args.keep / name.replace("/", "").replace(" ", "-")
+        for run in sorted(folder.glob("*"), key=lambda p: int(p.name) if p.name.isdigit() else -1):
+            if not (run / "locust_raw.csv").exists():
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "results"
+                shutil.copytree(run, out)
+                check = ["--results", str(out), "--thresholds", str(args.thresholds), "--compare"]
+                code = check_cli.run_check(check_cli.build_parser().parse_args(check), {}, io.StringIO(), io.StringIO())
+                verdict = json.loads((out / "verdict.json").read_text())
+            runs.append({"condition": name, "trial": int(run.name), "exit": code, **verdict})
+    return runs
+
+
 def tables(runs: list[dict], names: list[str]) -> None:
     outcomes: dict[tuple[str, str], list[tuple[str, float, float, bool]]] = defaultdict(list)
     for run in runs:
@@ -190,13 +214,20 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="every run's results, written as it finishes; resumed from")
     p.add_argument("--keep", type=Path, help="keep each run's results folder (raw samples included) under here")
     p.add_argument("--report", action="store_true", help="only print the tables of what --json holds")
+    p.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="judge the runs kept under --keep again with this checkout's checker and --thresholds (no load)",
+    )
     args = p.parse_args()
     names = [n.strip() for n in args.conditions.split(",")]
     if unknown := [n for n in names if n not in CONDITIONS]:
         p.error(f"--conditions: unknown {', '.join(map(repr, unknown))}; expected names from {', '.join(CONDITIONS)}")
     if importlib.util.find_spec("perfgate") is None:  # else every trial would fail the same way, silently
         sys.exit(f"perfgate is not installed for {sys.executable}: run `pip install --no-deps -e .` first")
-    if args.report:
+    if args.rejudge:
+        runs = rejudge(args, names)
+    elif args.report:
         runs = [r for r in json.loads(args.json.read_text()) if r["condition"] in names]
     else:
         runs = series(args, names)
