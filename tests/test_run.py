@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from perfgate import run
+from perfgate import gate_options, run
 from tests.conftest import ROOT
 
 
@@ -58,7 +58,7 @@ def test_backend_never_healthy_exits_3_with_reports(tmp_path):
 
 
 def test_locust_command_passes_only_what_was_given(tmp_path):
-    args = run.build_parser().parse_args(["--users", "5", "--results", str(tmp_path)])
+    args = gate_options.build_parser().parse_args(["--users", "5", "--results", str(tmp_path)])
     cmd = run.locust_command(args, "http://h:1", exclude_ramp_up=True)
     assert cmd[cmd.index("--users") + 1] == "5"
     assert "--run-time" not in cmd and "--spawn-rate" not in cmd  # locust.conf holds the defaults

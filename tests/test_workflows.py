@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from perfgate import reporters, run
+from perfgate import gate_options, reporters
 from tests import workflow_rules
 from tests.conftest import ROOT
 
@@ -102,7 +102,7 @@ def test_steps_run_the_commands_the_readme_documents():
     assert "pip install -r requirements.txt" in steps["Install"]["run"] and "pip install -r requirements.txt" in README
     assert steps["Run the gate"]["run"].startswith("perf-gate ") and "perf-gate" in README
     env = steps["Run the gate"]["env"]
-    parser = run.build_parser({k: "x" for k in env})
+    parser = gate_options.build_parser({k: "x" for k in env})
     assert parser.get_default("backend") == "x" and parser.get_default("compare_to") == "x"  # the names the code reads
     assert "github.event.pull_request.base.sha" in env["PERF_GATE_COMPARE_TO"]
 
@@ -110,7 +110,7 @@ def test_steps_run_the_commands_the_readme_documents():
 def test_artifact_and_junit_paths_match_what_the_checker_writes():
     wf = workflow_rules.load(GATE)
     results = wf["jobs"]["gate"]["env"]["RESULTS"]
-    assert Path(results) == run.build_parser().get_default("results")
+    assert Path(results) == gate_options.build_parser().get_default("results")
     steps = {s["name"]: s for s in workflow_rules.steps(wf)}
     assert steps["Upload results"]["with"]["path"] == "${{ env.RESULTS }}/"
     junit = steps["Publish JUnit report"]["with"]["report_paths"]

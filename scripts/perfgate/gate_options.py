@@ -1,0 +1,207 @@
+"""perf-gate's options: parsed and checked before anything starts, so that a
+mistake is exit 2 naming the option, in seconds. Most also read a PERF_GATE_*
+variable, so a workflow or the action sets them without shell logic."""
+
+import argparse
+import math
+import re
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+
+from perfgate import backends, check_cli, inputs
+from perfgate.errors import ConfigError
+
+MAX_DIGITS = 9
+DEFAULT_TRIALS = 3  # for a comparison; see the README on how it was chosen
+HELP = """perf-gate: the whole gate in one command.
+
+Brings the backend up (embedded by default, docker compose, any command line,
+or --host), waits for its health path, runs Locust headless with the gate's
+plugin beside your locustfile, judges the results against thresholds.json
+(and, with --compare-to, against the base commit side by side), always tears
+the backend down, and exits with the verdict: 0 pass, 1 fail, 2 usage error,
+3 no verdict. Whatever the exit code, junit.xml, summary.md and verdict.json
+say why.
+"""
+
+
+def env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def positive_int(text: str) -> int:
+    if not re.fullmatch(f"[0-9]{{1,{MAX_DIGITS}}}", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {10**MAX_DIGITS - 1}, got {text[:40]!r}")
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text[:40]!r}")
+    return value
+
+
+def processes(text: str) -> int:
+    """Locust's --processes: a count of at least 1, or -1 for one per core."""
+    if text.strip() == "-1":
+        return -1
+    return positive_int(text)
+
+
+def run_time(text: str) -> str:
+    """Locust's forms (90, 90s, 2m, 1h30m), at least a second: Locust takes 0 as 'no limit'."""
+    try:
+        seconds = inputs.run_time_seconds(text)
+    except inputs.InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("run-time: ")) from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1s (Locust takes 0 as 'run forever'), got {text!r}")
+    return f"{seconds}s"
+
+
+def url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text.strip())
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad port in {text[:80]!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected a URL like http://localhost:8000, got {text[:80]!r}")
+    return text.strip().rstrip("/")
+
+
+def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """Options; most also read a PERF_GATE_* variable (PERF_GATE_BACKEND,
+    PERF_GATE_BACKEND_CMD, PERF_GATE_COMPARE_TO, PERF_GATE_LOCUSTFILE,
+    PERF_GATE_THRESHOLDS, PERF_GATE_HEALTH_PATH, PERF_GATE_PROCESSES,
+    PERF_GATE_TRIALS), so a workflow or the action sets them without shell logic."""
+    env = {} if env is None else env
+    p = check_cli.Parser(prog="perf-gate", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--backend",
+        choices=["embedded", "compose"],
+        default=env.get("PERF_GATE_BACKEND") or "embedded",
+        help="how to bring the backend up (default: embedded, no Docker)",
+    )
+    p.add_argument("--host", type=url, help="load an already running backend at this URL instead")
+    p.add_argument(
+        "--backend-cmd",
+        metavar="COMMAND",
+        default=env.get("PERF_GATE_BACKEND_CMD") or None,
+        help='start any service with this command line, {port} filled in, e.g. "gunicorn app:app -b 127.0.0.1:{port}"',
+    )
+    p.add_argument(
+        "--compose-file",
+        default=env.get("PERF_GATE_COMPOSE_FILE") or None,
+        help="with --backend compose: your compose file, relative to the checkout; it publishes the service "
+        'as "${PERF_GATE_PORT:-8000}:<container port>" (default: docker-compose.yml)',
+    )
+    p.add_argument(
+        "--health-path",
+        default=env.get("PERF_GATE_HEALTH_PATH") or "/health",
+        help="the path that answers 200 once the service is ready (default: /health)",
+    )
+    p.add_argument("--users", "-u", type=positive_int, help="Locust users (default: locust.conf)")
+    p.add_argument("--spawn-rate", "-r", type=positive_number, help="users started per second (default: locust.conf)")
+    p.add_argument("--run-time", "-t", type=run_time, help="e.g. 30s, 2m (default: locust.conf)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="folder for every report (default: results)")
+    p.add_argument("--thresholds", type=Path, default=env.get("PERF_GATE_THRESHOLDS") or "thresholds.json")
+    p.add_argument(
+        "--locustfile",
+        default=env.get("PERF_GATE_LOCUSTFILE") or "locustfile.py",
+        help="yours; the gate's plugin is loaded beside it",
+    )
+    p.add_argument(
+        "--processes",
+        type=processes,
+        default=env.get("PERF_GATE_PROCESSES") or None,
+        help="Locust processes generating load: N, or -1 for one per core (default: one)",
+    )
+    p.add_argument(
+        "--health-timeout", type=positive_number, default=60.0, help="seconds to wait for /health (default: 60)"
+    )
+    p.add_argument("--workers", type=positive_int, default=1, help="request-processor processes (embedded)")
+    p.add_argument(
+        "--backend-env",
+        type=env_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for the backend under test, e.g. BACKEND_API_LATENCY_MS=20",
+    )
+    p.add_argument(
+        "--fail-on-overload", action="store_true", help="no verdict (exit 3) when Locust's CPU went above 90%%"
+    )
+    p.add_argument(
+        "--compare-to",
+        metavar="REF",
+        default=env.get("PERF_GATE_COMPARE_TO") or None,
+        help="also load REF (e.g. origin/main) side by side and judge regressions against it",
+    )
+    p.add_argument(
+        "--baseline-env",
+        type=env_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for the baseline backend only (with --compare-to)",
+    )
+    p.add_argument(
+        "--trials",
+        type=positive_int,
+        default=env.get("PERF_GATE_TRIALS") or None,
+        help=f"fresh-start trials the run time is split into (default: {DEFAULT_TRIALS} with --compare-to, else 1)",
+    )
+    p.add_argument(
+        "--max-run-time",
+        type=run_time,
+        default=env.get("PERF_GATE_MAX_RUN_TIME") or None,
+        help="with --compare-to: go on adding trials of the same length until every rule is decided or this much "
+        "load time is spent (intervals widen to keep false alarms at the file's rate)",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="A/A: load this commit against itself and report the noise and the smallest detectable slowdown",
+    )
+    return p
+
+
+def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Namespace:
+    args = build_parser(env).parse_args(argv)
+    if args.compare_to and args.compare_to.strip().lower() == "none":  # a workflow's way to say: no comparison
+        args.compare_to = None
+    if args.calibrate:
+        args.compare_to = args.compare_to or "HEAD"
+    if args.backend not in ("embedded", "compose"):
+        raise ConfigError(f"PERF_GATE_BACKEND: expected embedded or compose, got {args.backend!r}")
+    if args.compare_to and args.host:
+        raise ConfigError("--compare-to starts both backends itself; it cannot be used with --host")
+    if args.backend_cmd and args.host:
+        raise ConfigError("--backend-cmd starts the service; --host loads one already running: give one of them")
+    if args.backend_cmd:
+        backends.command_args(args.backend_cmd, 8000)  # a bad command line is a usage error now, not after a build
+    if not args.health_path.startswith("/"):
+        raise ConfigError(f"--health-path {args.health_path!r}: expected a path starting with /")
+    return args
+
+
+def results_dir(argv: list[str] | None) -> Path:
+    """Where reports go, read leniently: a run whose other options are bad is reported there too."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--results", type=Path, default=Path("results"))
+    try:
+        return p.parse_known_args(argv)[0].results
+    except SystemExit:  # e.g. --results without a value: the real parser will say so
+        return Path("results")
