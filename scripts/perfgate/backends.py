@@ -88,6 +88,7 @@ def embedded(
             env={**env, "PYTHONPATH": str(source)},
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # a killed gate must not leave the launcher (and PostgreSQL) running
         )
         backend = Backend(url="", log=log, exit_code=proc.poll)
         try:
@@ -168,8 +169,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    """The service gets SIGTERM if perf-gate itself is killed, so none is orphaned."""
+def die_with_parent() -> None:
+    """For preexec_fn: the child gets SIGTERM if perf-gate itself is killed, so none is orphaned."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
@@ -192,7 +193,7 @@ def command(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             raise NoVerdict(f"--backend-cmd: cannot start {args[0]!r}: {exc.strerror or exc}") from None

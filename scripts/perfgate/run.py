@@ -221,7 +221,7 @@ def run_trial(
         run_time = f"{seconds}s" if count > 1 else None
         cmd = locust_command(args, up["candidate"].url, exclude_ramp_up, compare_hosts, out, run_time)
         say(err, "running Locust: " + " ".join(cmd[2:]))
-        code = subprocess.run(cmd, env=dict(env)).returncode
+        code = subprocess.run(cmd, env=dict(env), preexec_fn=backends.die_with_parent).returncode
         if code != 0:
             raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
         say(err, "tearing the backend down")

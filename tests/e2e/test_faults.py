@@ -158,3 +158,32 @@ def test_latency_only_thresholds_fail_a_backend_that_answers_500_to_everything(t
     got = verdict(tmp_path)
     assert got["verdict"] in ("fail", "error")
     assert "failure ratio of POST /requests" in {r["name"] for r in got["results"] if r["status"] == "fail"}
+
+
+def test_a_killed_gate_leaves_nothing_running(tmp_path):
+    """SIGKILL perf-gate mid-run: Locust, the launcher, its workers and PostgreSQL all end on their own."""
+    import psutil
+
+    results = tmp_path / "results"
+    gate = subprocess.Popen(
+        [sys.executable, "-m", "perfgate.run", "--run-time", "60s", "--users", "5", "--results", str(results)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = ""
+    while "running Locust" not in seen:
+        line = gate.stderr.readline()
+        assert line, seen[-2000:]
+        seen += line
+    time.sleep(3)
+    log = (results / "backend-candidate.log").read_text()
+    pgdata = next(line.split("postgres ")[-1] for line in log.splitlines() if "backend up" in line)
+    ours = psutil.Process(gate.pid).children(recursive=True)
+    ours += [p for p in psutil.process_iter(["cmdline"]) if pgdata in " ".join(p.info["cmdline"] or [])]
+    assert any("locust" in " ".join(p.cmdline()) for p in ours) and len(ours) >= 4, ours
+    gate.kill()
+    gate.wait()
+    _, alive = psutil.wait_procs(ours, timeout=15)
+    assert alive == [], f"left running 15 s after the gate was killed: {alive}"
