@@ -185,5 +185,6 @@ def test_a_killed_gate_leaves_nothing_running(tmp_path):
     assert any("locust" in " ".join(p.cmdline()) for p in ours) and len(ours) >= 4, ours
     gate.kill()
     gate.wait()
+    gate.stderr.close()
     _, alive = psutil.wait_procs(ours, timeout=15)
     assert alive == [], f"left running 15 s after the gate was killed: {alive}"
