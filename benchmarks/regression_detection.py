@@ -65,13 +65,9 @@ BUSY = "busy"  # conditions with this word run a CPU burner beside the gate
 
 def burner() -> subprocess.Popen:
     """A process that keeps one core busy until it is stopped, or this benchmark dies."""
-    import ctypes
-    import signal
+    from perfgate import backends
 
-    def die_with_parent() -> None:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-    return subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=die_with_parent)
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=backends.die_with_parent)
 
 
 def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, busy: bool = False) -> dict:
@@ -93,9 +89,9 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, busy: 
         str(args.thresholds),
         "--backend",
         args.backend,
-        "--trials",
-        str(args.gate_trials),
     ]
+    if args.gate_trials:
+        cmd += ["--trials", str(args.gate_trials)]
     if args.max_run_time:
         cmd += ["--max-run-time", args.max_run_time]
     for key, value in BASE_ENV.items():
@@ -206,7 +202,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=8, help="runs per condition")
     p.add_argument("--run-time", default="2m")
     p.add_argument("--users", type=int, default=20)
-    p.add_argument("--gate-trials", type=int, default=3, help="fresh-start trials in each run (perf-gate --trials)")
+    p.add_argument("--gate-trials", type=int, help="perf-gate --trials for each run (default: perf-gate's)")
     p.add_argument("--max-run-time", help="perf-gate --max-run-time: add trials until every rule is decided")
     p.add_argument("--backend", choices=["embedded", "compose"], default="embedded")
     p.add_argument("--thresholds", type=Path, default=ROOT / "thresholds.json")
@@ -233,7 +229,8 @@ def main() -> None:
         runs = series(args, names)
     print(
         f"{args.trials} runs per condition asked, {len(runs)} made; run time {args.run_time}, {args.users} users, "
-        f"{args.gate_trials} fresh-start trials each (budget {args.max_run_time or 'none'}), {args.backend} backend, "
+        f"{args.gate_trials or 'default'} fresh-start trials each (budget {args.max_run_time or 'none'}), "
+        f"{args.backend} backend, "
         f"thresholds {args.thresholds.name}"
     )
     tables(runs, names)

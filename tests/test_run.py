@@ -160,7 +160,7 @@ def test_results_without_a_value_is_a_usage_error(tmp_path):
 
 
 def test_trials_too_short_or_with_a_running_host_are_usage_errors(tmp_path):
-    proc = gate("--compare-to", "HEAD", "--run-time", "30s", "--results", str(tmp_path / "a"))
+    proc = gate("--compare-to", "HEAD", "--trials", "3", "--run-time", "30s", "--results", str(tmp_path / "a"))
     assert proc.returncode == 2
     assert "--trials 3: a run of 30 s gives trials of 10 s; each needs at least 20 s" in proc.stderr
     proc = gate("--trials", "2", "--host", "http://127.0.0.1:9", "--run-time", "1m", "--results", str(tmp_path / "b"))

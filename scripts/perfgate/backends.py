@@ -78,6 +78,7 @@ def embedded(
     workers: int = 1,
     start_timeout_s: float = 60.0,
     extra_args: list[str] | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> Iterator[Backend]:
     """`python -m backend.embedded` from `source` (this checkout, or a baseline worktree)."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ def embedded(
             env={**env, "PYTHONPATH": str(source)},
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,  # a killed gate must not leave the launcher (and PostgreSQL) running
+            preexec_fn=child_setup(cpus),  # a killed gate must not leave the launcher (and PostgreSQL) running
         )
         backend = Backend(url="", log=log, exit_code=proc.poll)
         try:
@@ -174,9 +175,27 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def child_setup(cpus: frozenset[int] | None) -> Callable[[], None]:
+    """For preexec_fn: die with perf-gate and, given `cpus`, run there (what
+    the child starts inherits them: workers, PostgreSQL, Locust's processes)."""
+
+    def setup() -> None:
+        die_with_parent()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
+
+
 @contextmanager
 def command(
-    template: str, source: Path, log: Path, env: Mapping[str, str], port: int, health_path: str = "/health"
+    template: str,
+    source: Path,
+    log: Path,
+    env: Mapping[str, str],
+    port: int,
+    health_path: str = "/health",
+    cpus: frozenset[int] | None = None,
 ) -> Iterator[Backend]:
     """Any service started by a command line, `{port}` filled in (e.g. "gunicorn
     app:app -b 127.0.0.1:{port}"), run from `source` in a process group of its
@@ -193,7 +212,7 @@ def command(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=child_setup(cpus),
             )
         except OSError as exc:
             raise NoVerdict(f"--backend-cmd: cannot start {args[0]!r}: {exc.strerror or exc}") from None

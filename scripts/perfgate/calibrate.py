@@ -45,14 +45,6 @@ def smallest_detectable(
     return math.exp(math.log(1 + tolerance) + z * se) - 1
 
 
-def within_share(c: Comparison) -> float:
-    """The windows' part of se_log, undoing the widening for the trials' spread."""
-    if c.trials < 2 or c.between_log == 0:
-        return c.se_log
-    # se² = within² + between² / trials (see compare_entry)
-    return math.sqrt(max(c.se_log**2 - c.between_log**2 / c.trials, 0.0))
-
-
 def calibrate(
     raw: RawSamples,
     thresholds: Thresholds,
@@ -82,7 +74,7 @@ def calibrate(
             c.half_width,
             c.se_log,
             c.between_log,
-            within_share(c),
+            c.within_log,
             detectable,
         )
         out.append(noise)

@@ -93,8 +93,7 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         verdict.results += found
         verdict.problems += problems
     if args.compare:
-        confidence = sequential.confidence_for(limits.confidence, tuple(getattr(args, "looks", (1,))))
-        compare_run(verdict, raw, limits, run.run_info.trials, confidence)
+        compare_run(verdict, raw, limits, run.run_info.trials, tuple(getattr(args, "looks", (1,))))
     charts.add_latency_windows(verdict.results, raw.ok, CANDIDATE if args.compare else "", CHART_WINDOW_S)
     return verdict, raw
 

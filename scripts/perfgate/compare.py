@@ -17,7 +17,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats
 
+from perfgate import sequential
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
 from perfgate.samples import BASELINE, CANDIDATE, RawSamples, Samples
 from perfgate.thresholds import RegressionRule, Thresholds
@@ -25,6 +27,8 @@ from perfgate.thresholds import RegressionRule, Thresholds
 MIN_SAMPLES_PER_WINDOW = 20
 MIN_WINDOWS = 5
 MIN_WINDOWS_PER_TRIAL = 3  # fewer, and a trial's own ratio and its noise mean little
+MIN_WINDOWS_FOR_RATIO = 2  # a trial with fewer has no ratio of its own to count
+MIN_TRIALS_FOR_SPREAD = 3  # from this many trials on, their own ratios make the interval
 RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
 MAX_USEFUL_FACTOR = 100.0  # past this, "run longer" means hours: the ratio is on the tolerance
@@ -44,6 +48,8 @@ class Comparison:
     se_log: float  # standard error of ln(ratio): this run's noise, within trials and between them
     between_log: float = 0.0  # standard deviation of ln(ratio) between trials beyond their own noise
     trials: int = 1  # trials with windows to judge
+    within_log: float = 0.0  # standard error of ln(ratio) from the windows alone (what one trial's noise gives)
+    method: str = "windows"  # "trials": the interval is over the trials' own ratios
     per_window: list[tuple[float, float]] = field(default_factory=list)  # (start s, ratio) of each window judged
 
     @property
@@ -155,15 +161,41 @@ def between_trials(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], q: fl
     return math.sqrt(max(0.0, (q_stat - (len(y) - 1)) / scale))
 
 
+def _whole(h: np.ndarray, q: float) -> float:
+    return float(hist_percentiles(h.sum(axis=0, keepdims=True), q)[0])
+
+
+def trial_log_ratios(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], q: float) -> np.ndarray:
+    """ln(candidate / baseline) of each trial's percentile over its own windows."""
+    return np.array([math.log(_whole(c, q) / _whole(b, q)) for b, c, _ in parts if len(b) >= MIN_WINDOWS_FOR_RATIO])
+
+
+def critical_value(confidence: float, looks: tuple[int, ...], k: int) -> float:
+    """c for mean ± c·se over k trials: Student's t, or at a sequential run's
+    look, that look's boundary (a trial count that is no planned look gets
+    the strictest)."""
+    planned = tuple(n for n in looks if n >= MIN_TRIALS_FOR_SPREAD)
+    if len(planned) < 2:
+        return float(stats.t.ppf((1 + confidence) / 2, k - 1))
+    bounds = sequential.t_boundaries(confidence, planned)
+    return bounds[planned.index(k)] if k in planned else max(bounds)
+
+
 def compare_entry(
     samples: dict,
     rule: RegressionRule,
     window_s: float,
     confidence: float,
     trials: list[tuple[float, float, float]] | None = None,
+    looks: tuple[int, ...] = (1,),
 ) -> Comparison | str:
     """`trials`: the (start, spawning complete, stop) of each fresh-start trial;
-    windows never straddle two, and each trial's first window is warm-up."""
+    windows never straddle two, and each trial's first window is warm-up.
+    From MIN_TRIALS_FOR_SPREAD trials on, the interval is Student's t over
+    the trials' own ln ratios (never narrower than the windows' bootstrap):
+    whatever differs from one fresh start to the next is in it. With fewer,
+    it is the windows' bootstrap, widened by what two trials disagree.
+    `looks`: the trial counts a sequential run looks at."""
     base, cand = samples.get((BASELINE, rule.entry)), samples.get((CANDIDATE, rule.entry))
     if base is None or cand is None:
         return f"no successful samples of {rule.entry} for {'the baseline' if base is None else 'the candidate'}"
@@ -182,12 +214,23 @@ def compare_entry(
             f"only {len(hb)} window(s) of {window_s:g}s with {MIN_SAMPLES_PER_WINDOW}+ samples on both sides; "
             f"need {MIN_WINDOWS}: run longer"
         )
-    ratio, low, high, se = bootstrap_ratio(hb, hc, rule.percentile, confidence)
-    tau = between_trials(parts, rule.percentile, confidence)
-    if tau > 0:  # widen by what the trials disagree beyond their own noise, keeping the interval's shape
-        factor = math.sqrt(1 + tau**2 / (judged_trials * se**2))
-        low, high = ratio * (low / ratio) ** factor, ratio * (high / ratio) ** factor
-        se *= factor
+    ys = trial_log_ratios(parts, rule.percentile)
+    if len(ys) >= MIN_TRIALS_FOR_SPREAD:
+        _, _, _, within = bootstrap_ratio(hb, hc, rule.percentile, confidence)
+        spread = float(ys.std(ddof=1))
+        se = max(spread / math.sqrt(len(ys)), within)
+        mean, c = float(ys.mean()), critical_value(confidence, looks, len(ys))
+        ratio, low, high, method = math.exp(mean), math.exp(mean - c * se), math.exp(mean + c * se), "trials"
+        # one trial's own noise is about within * sqrt(trials); the spread beyond it is between trials
+        tau = math.sqrt(max(0.0, spread**2 - within**2 * len(ys)))
+    else:
+        tau = between_trials(parts, rule.percentile, confidence)
+        ratio, low, high, se = bootstrap_ratio(hb, hc, rule.percentile, sequential.confidence_for(confidence, looks))
+        within, method = se, "windows"
+        if tau > 0:  # widen by what the trials disagree beyond their own noise, keeping the interval's shape
+            factor = math.sqrt(1 + tau**2 / (judged_trials * se**2))
+            low, high = ratio * (low / ratio) ** factor, ratio * (high / ratio) ** factor
+            se *= factor
     window_ratios = hist_percentiles(hc, rule.percentile) / hist_percentiles(hb, rule.percentile)
     return Comparison(
         entry=rule.entry,
@@ -200,7 +243,9 @@ def compare_entry(
         windows=len(hb),
         se_log=se,
         between_log=tau,
-        trials=judged_trials,
+        trials=len(ys) if method == "trials" else judged_trials,
+        within_log=within,
+        method=method,
         per_window=list(zip(starts.tolist(), window_ratios.tolist(), strict=True)),
     )
 
@@ -208,9 +253,10 @@ def compare_entry(
 def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confidence: float) -> RuleResult:
     status = decide(c.low, c.high, rule.tolerance)
     label = f"p{rule.percentile} of {rule.entry}"
+    over = f"over {c.trials} trials" if c.method == "trials" else f"{c.windows} windows of {window_s:g}s"
     text = (
         f"{label}: candidate/baseline {c.ratio:.3f} ({confidence:.0%} interval {c.low:.3f}–{c.high:.3f}, "
-        f"{c.windows} windows of {window_s:g}s); tolerated up to {1 + rule.tolerance:.3f}"
+        f"{over}); tolerated up to {1 + rule.tolerance:.3f}"
     )
     if status == FAIL:
         text += f": regression ({c.baseline:.1f} ms -> {c.candidate:.1f} ms)"
@@ -235,18 +281,19 @@ def compare_run(
     raw: RawSamples,
     thresholds: Thresholds,
     trials: list[tuple[float, float, float]] | None = None,
-    confidence: float | None = None,
+    looks: tuple[int, ...] = (1,),
 ) -> list[Comparison]:
     """Adds one RuleResult per regression rule to `verdict`; returns the
-    comparisons. `confidence` overrides the file's (a sequential run's wider one)."""
-    confidence = confidence or thresholds.confidence
+    comparisons. `looks`: the trial counts a sequential run looks at (its
+    intervals are wider, so that looking often raises no more false alarms)."""
+    confidence = thresholds.confidence
     if not thresholds.regressions:
         verdict.problems.append(f"{thresholds.path}: $.regression.entries: no regression rules; nothing to compare")
         return []
     samples = raw.ok
     done = []
     for rule in thresholds.regressions:
-        c = compare_entry(samples, rule, thresholds.window_s, confidence, trials)
+        c = compare_entry(samples, rule, thresholds.window_s, confidence, trials, looks)
         if isinstance(c, str):
             verdict.results.append(
                 RuleResult(

@@ -13,7 +13,7 @@ from perfgate import backends, check_cli, inputs
 from perfgate.errors import ConfigError
 
 MAX_DIGITS = 9
-DEFAULT_TRIALS = 3  # for a comparison; see the README on how it was chosen
+DEFAULT_TRIAL_S = 20  # a comparison's run is split into trials this long; see the README on how it was chosen
 HELP = """perf-gate: the whole gate in one command.
 
 Brings the backend up (embedded by default, docker compose, any command line,
@@ -85,7 +85,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     """Options; most also read a PERF_GATE_* variable (PERF_GATE_BACKEND,
     PERF_GATE_BACKEND_CMD, PERF_GATE_COMPARE_TO, PERF_GATE_LOCUSTFILE,
     PERF_GATE_THRESHOLDS, PERF_GATE_HEALTH_PATH, PERF_GATE_PROCESSES,
-    PERF_GATE_TRIALS), so a workflow or the action sets them without shell logic."""
+    PERF_GATE_TRIALS, PERF_GATE_PIN_CPUS), so a workflow or the action sets them without shell logic."""
     env = {} if env is None else env
     p = check_cli.Parser(prog="perf-gate", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -161,7 +161,8 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         "--trials",
         type=positive_int,
         default=env.get("PERF_GATE_TRIALS") or None,
-        help=f"fresh-start trials the run time is split into (default: {DEFAULT_TRIALS} with --compare-to, else 1)",
+        help=f"fresh-start trials the run time is split into (default: with --compare-to, one per {DEFAULT_TRIAL_S} s "
+        "of run time; else 1)",
     )
     p.add_argument(
         "--max-run-time",
@@ -169,6 +170,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         default=env.get("PERF_GATE_MAX_RUN_TIME") or None,
         help="with --compare-to: go on adding trials of the same length until every rule is decided or this much "
         "load time is spent (intervals widen to keep false alarms at the file's rate)",
+    )
+    p.add_argument(
+        "--pin-cpus",
+        choices=("auto", "off"),
+        default=env.get("PERF_GATE_PIN_CPUS") or "auto",
+        help="auto: with --compare-to, Locust runs on CPUs of its own and both backends on the rest, so the two "
+        "sides share the same CPUs (embedded and --backend-cmd; not compose); off: the scheduler decides",
     )
     p.add_argument(
         "--calibrate",
@@ -184,6 +192,8 @@ def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Names
         args.compare_to = None
     if args.calibrate:
         args.compare_to = args.compare_to or "HEAD"
+    if args.pin_cpus not in ("auto", "off"):
+        raise ConfigError(f"PERF_GATE_PIN_CPUS: expected auto or off, got {args.pin_cpus!r}")
     if args.backend not in ("embedded", "compose"):
         raise ConfigError(f"PERF_GATE_BACKEND: expected embedded or compose, got {args.backend!r}")
     if args.compare_to and args.host:

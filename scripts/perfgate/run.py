@@ -22,6 +22,7 @@ from perfgate import (
     calibrate,
     check_cli,
     context,
+    cpus,
     crash,
     inputs,
     plots,
@@ -33,7 +34,7 @@ from perfgate import (
 )
 from perfgate.check import FAIL, PASS, Verdict
 from perfgate.errors import ConfigError, NoVerdict
-from perfgate.gate_options import DEFAULT_TRIALS, parse_args, results_dir
+from perfgate.gate_options import DEFAULT_TRIAL_S, parse_args, results_dir
 from perfgate.worktree import baseline_worktree
 
 PREFIX = "locust"
@@ -131,23 +132,27 @@ def start(
     env: Mapping[str, str],
     port: int = 8000,
     log_suffix: str = "",
+    services_cpus: frozenset[int] | None = None,
 ) -> backends.Backend:
     log = args.results / f"backend-{name}{log_suffix}.log"
     if args.host:
         return stack.enter_context(backends.running(args.host, args.health_path))
     if args.backend_cmd:
         free = backends.free_port()
-        return stack.enter_context(backends.command(args.backend_cmd, source, log, env, free, args.health_path))
+        up = backends.command(args.backend_cmd, source, log, env, free, args.health_path, cpus=services_cpus)
+        return stack.enter_context(up)
     if args.backend == "compose":
         project = f"perfgate-{name}"
         up = backends.compose(source, project, log, env, port, args.compose_file, args.health_path)
         return stack.enter_context(up)
-    return stack.enter_context(backends.embedded(source, log, env, workers=args.workers))
+    return stack.enter_context(backends.embedded(source, log, env, workers=args.workers, cpus=services_cpus))
 
 
 def trials_of(args: argparse.Namespace, run_time_s: int | None) -> int:
-    """How many fresh-start trials: --trials, else 3 for a comparison and 1 for a plain run."""
-    count = args.trials or (DEFAULT_TRIALS if args.compare_to else 1)
+    """How many fresh-start trials: --trials, else one per DEFAULT_TRIAL_S of a
+    comparison's run time (their own ratios make its interval from 3 on) and 1
+    for a plain run."""
+    count = args.trials or (max(1, run_time_s // DEFAULT_TRIAL_S) if args.compare_to and run_time_s else 1)
     if count > 1:
         if args.host:
             raise ConfigError("--trials starts the backends afresh for each trial; it cannot be used with --host")
@@ -159,6 +164,17 @@ def trials_of(args: argparse.Namespace, run_time_s: int | None) -> int:
                 f"each needs at least {MIN_TRIAL_S} s (fewer trials, or a longer --run-time)"
             )
     return count
+
+
+def placement_of(args: argparse.Namespace, err: TextIO) -> cpus.Placement | None:
+    """With --compare-to, Locust on CPUs of its own and both backends on the
+    rest (--pin-cpus auto), where perf-gate starts the processes itself."""
+    compose = args.backend == "compose" and not args.backend_cmd  # Docker's daemon starts those processes
+    if args.pin_cpus == "off" or not args.compare_to or compose:
+        return None
+    placement = cpus.split(args.processes or 1, cpus.available())
+    say(err, placement.describe() if placement else "too few CPUs to keep Locust apart from the services")
+    return placement
 
 
 def max_trials(args: argparse.Namespace, count: int, seconds: int) -> int:
@@ -196,6 +212,7 @@ def run_trial(
     seconds: int,
     n: int,
     count: int,
+    placement: cpus.Placement | None = None,
 ) -> None:
     """Backends started afresh, in a random order and on shuffled ports (what
     differs between the side started first and the other must not always
@@ -213,7 +230,7 @@ def run_trial(
             how = f"host {args.host}" if args.host else args.backend_cmd or args.backend
             say(err, f"starting {label} backend ({how})")
             suffix = f"-trial{n}" if count > 1 else ""
-            up[name] = start(args, stack, source, name, side_env, port=port, log_suffix=suffix)
+            up[name] = start(args, stack, source, name, side_env, port, suffix, placement and placement.services)
         for name, backend in up.items():
             say(err, f"waiting for {backend.url}{backend.health_path} ({name}, up to {args.health_timeout:g}s)")
             backends.wait_healthy(backend, args.health_timeout)
@@ -221,7 +238,8 @@ def run_trial(
         run_time = f"{seconds}s" if count > 1 else None
         cmd = locust_command(args, up["candidate"].url, exclude_ramp_up, compare_hosts, out, run_time)
         say(err, "running Locust: " + " ".join(cmd[2:]))
-        code = subprocess.run(cmd, env=dict(env), preexec_fn=backends.die_with_parent).returncode
+        setup = backends.child_setup(placement and placement.locust)
+        code = subprocess.run(cmd, env=dict(env), preexec_fn=setup).returncode
         if code != 0:
             raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
         say(err, "tearing the backend down")
@@ -255,6 +273,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
         compare=bool(args.compare_to),
         looks=looks,
     )
+    placement = placement_of(args, err)
     with ExitStack() as worktree:
         sides = {"candidate": (cwd, candidate_env)}
         if args.compare_to:
@@ -270,7 +289,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
                     err,
                     f"trial {n} of {count}" + (f" (up to {most} until every rule is decided)" if most > count else ""),
                 )
-            run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most)
+            run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, placement)
             folders.append(folder)
             if n >= count and n < most and all_decided(folders, args, check_args, limits):
                 say(err, f"every rule decided after {n} trials ({n * seconds} s of load)")

@@ -14,6 +14,7 @@ import functools
 import math
 
 import numpy as np
+from scipy import stats
 
 SIMULATIONS = 200_000
 SEED = 20261126
@@ -49,3 +50,32 @@ def parse_looks(text: str) -> tuple[int, ...]:
     if not looks:
         raise ValueError("expected at least one trial count")
     return looks
+
+
+EARLY_SHARE = 0.1  # of each side's error rate, for each look before the last
+
+
+@functools.cache
+def t_boundaries(confidence: float, looks_at: tuple[int, ...]) -> tuple[float, ...]:
+    """Critical values c, one per look, for intervals mean ± c·sd/√k over k
+    trials' own ratios. Looks before the last are strict (each at a tenth of
+    the error rate: Student's t far out, so only a clear decision stops a run
+    early); the last gets what is left, found by simulating the looks, so that
+    the chance that any look misses the true ratio on a given side is
+    (1 - confidence) / 2. A single look is Student's t with k - 1 degrees of
+    freedom."""
+    if list(looks_at) != sorted(set(looks_at)) or looks_at[0] < 2:
+        raise ValueError(f"looks must be increasing trial counts from 2, got {looks_at}")
+    side = (1 - confidence) / 2
+    early = [float(stats.t.ppf(1 - side * EARLY_SHARE, k - 1)) for k in looks_at[:-1]]
+    if not early:
+        return (float(stats.t.ppf(1 - side, looks_at[0] - 1)),)
+    rng = np.random.default_rng(SEED)
+    y = rng.standard_normal((SIMULATIONS, looks_at[-1]))
+    at = np.array(looks_at)
+    sums, squares = np.cumsum(y, axis=1)[:, at - 1], np.cumsum(y**2, axis=1)[:, at - 1]
+    means = sums / at
+    t = means / np.sqrt(np.maximum(squares - at * means**2, 0) / (at - 1) / at)
+    stopped = (t[:, :-1] > np.array(early)).any(axis=1)
+    last = np.where(stopped, -np.inf, t[:, -1])
+    return (*early, float(np.quantile(last, 1 - (side - stopped.mean()))))
