@@ -24,6 +24,7 @@ import argparse
 import importlib.util
 import json
 import math
+import re
 import shutil
 import statistics
 import subprocess
@@ -157,6 +158,12 @@ def rejudge(args: argparse.Namespace, names: list[str]) -> list[dict]:
     return runs
 
 
+def trials_used(run: dict) -> int | None:
+    """How many trials a run's decision took, from its rules' messages ("over 9 trials")."""
+    found = [int(m.group(1)) for r in run["results"] if (m := re.search(r"over (\d+) trials", r["message"]))]
+    return max(found) if found else None
+
+
 def tables(runs: list[dict], names: list[str]) -> None:
     outcomes: dict[tuple[str, str], list[tuple[str, float, float, bool]]] = defaultdict(list)
     for run in runs:
@@ -192,6 +199,8 @@ def tables(runs: list[dict], names: list[str]) -> None:
         print(
             f"{name:20} {listing}; {codes[0]}/{len(mine)} green; {overloaded}/{len(mine)}; {len(stopped)}/{len(mine)}"
         )
+        if used := [n for r in mine if (n := trials_used(r))]:
+            print(f"{'':20} trials made: median {statistics.median(used):g}, {min(used)}-{max(used)}")
         if stopped:
             why = "\n".join(stopped[0].get("problems", [])).strip() or "no reason given"
             print(f"{'':20} first stop: {why.splitlines()[0]}")

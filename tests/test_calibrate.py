@@ -29,7 +29,7 @@ def test_calibration_from_an_aa_run(tmp_path):
     t = Thresholds(Path("t.json"), [], regressions=[RegressionRule("POST /requests", 95, 0.05)])
     [noise] = calibrate.calibrate(samples.load(raw), t)
     assert noise.windows == 11 and 0.95 < noise.aa_ratio < 1.05
-    assert list(noise.detectable) == ["55s (this run)", "120s", "300s"]
+    assert list(noise.detectable) == ["60s (this run)", "120s", "300s"]
     assert noise.detectable["300s"] < noise.detectable["120s"]
     assert noise.between_log == 0 and noise.within_log == noise.se_log  # one run: no trials to compare
     out = io.StringIO()

@@ -5,6 +5,7 @@ in thresholds.json."""
 
 import json
 import math
+import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
@@ -13,7 +14,7 @@ from scipy import stats
 
 from perfgate.compare import Comparison, compare_entry
 from perfgate.samples import RawSamples
-from perfgate.thresholds import RegressionRule, Thresholds
+from perfgate.thresholds import Thresholds
 
 DETECTION_POWER = 0.95
 FILES = ("calibration.md", "calibration.json")
@@ -35,14 +36,33 @@ class Noise:
 
 
 def smallest_detectable(
-    se_log: float, windows: int, measured_windows: int, tolerance: float, confidence: float
+    se_log: float,
+    windows: int,
+    measured_windows: int,
+    tolerance: float,
+    confidence: float,
+    critical: float | None = None,
 ) -> float:
     """Slowdown s whose interval clears 1 + tolerance with 95% probability in a
-    run of `windows` windows: ln(1+s) = ln(1+tol) + (z_conf + z_power) * se,
-    with se scaled from this run's by sqrt(measured_windows / windows)."""
+    run of `windows` windows (or trials): ln(1+s) = ln(1+tol) + (c + z_power) * se,
+    with se scaled from this run's by sqrt(measured_windows / windows) and c
+    the interval's critical value (the normal's, unless given)."""
     se = se_log * math.sqrt(measured_windows / windows)
-    z = stats.norm.ppf((1 + confidence) / 2) + stats.norm.ppf(DETECTION_POWER)
-    return math.exp(math.log(1 + tolerance) + z * se) - 1
+    c = stats.norm.ppf((1 + confidence) / 2) if critical is None else critical
+    return math.exp(math.log(1 + tolerance) + (c + stats.norm.ppf(DETECTION_POWER)) * se) - 1
+
+
+def detectable_in(
+    c: Comparison, length_s: float, trial_s: float | None, tolerance: float, window_s: float, confidence: float
+) -> float:
+    """The smallest slowdown a run of `length_s` detects: over trials of
+    `trial_s` like this run's (Student's t), else over windows."""
+    if c.method == "trials" and trial_s:
+        n = max(3, int(length_s // trial_s))
+        critical = float(stats.t.ppf((1 + confidence) / 2, n - 1))
+        return smallest_detectable(c.se_log, n, c.trials, tolerance, confidence, critical)
+    n = max(2, int(length_s / window_s) - 1)  # minus warm-up
+    return smallest_detectable(c.se_log, n, c.windows, tolerance, confidence)
 
 
 def calibrate(
@@ -52,18 +72,19 @@ def calibrate(
     trials: list[tuple[float, float, float]] | None = None,
 ) -> list[Noise]:
     samples = raw.ok
+    trial_s = statistics.median(stop - start for start, _, stop in trials) if trials and len(trials) > 1 else None
     out = []
     for rule in thresholds.regressions:
         c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence, trials)
         if isinstance(c, str):
             continue
 
-        def detect(n: int, rule: RegressionRule = rule, c: Comparison = c) -> float:
-            return smallest_detectable(c.se_log, n, c.windows, rule.tolerance, thresholds.confidence)
-
-        detectable = {f"{c.windows * thresholds.window_s:g}s (this run)": detect(c.windows)}
-        for length in lengths_s:
-            detectable[f"{length}s"] = detect(max(2, int(length / thresholds.window_s) - 1))  # minus warm-up
+        this_run = sum(stop - start for start, _, stop in trials) if trials else (c.windows + 1) * thresholds.window_s
+        detectable = {}
+        for name, length in ((f"{this_run:.0f}s (this run)", this_run), *((f"{x}s", x) for x in lengths_s)):
+            detectable[name] = detectable_in(
+                c, length, trial_s, rule.tolerance, thresholds.window_s, thresholds.confidence
+            )
         noise = Noise(
             rule.entry,
             rule.percentile,
