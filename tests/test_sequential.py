@@ -52,3 +52,30 @@ def test_looks_are_parsed_and_checked():
         sequential.parse_looks("3,x")
     with pytest.raises(ValueError, match="increasing"):
         sequential.confidence_for(0.95, (4, 3))
+
+
+def test_intervals_over_trials_looked_at_after_each_keep_false_alarms_at_the_planned_rate():
+    """The same over the trials' own ratios, with the spread estimated from them
+    (Student's t): looks after 6..15 trials, a different seed and a different
+    spread per run than the boundaries were simulated with."""
+    rng = np.random.default_rng(7)
+    looks = tuple(range(6, 16))
+    runs = rng.standard_normal((20_000, looks[-1])) * rng.uniform(0.01, 0.08, (20_000, 1))
+    bounds = sequential.t_boundaries(0.95, looks)
+
+    def alarm_rate(critical: list[float]) -> float:
+        alarms = np.zeros(len(runs), dtype=bool)
+        for n, c in zip(looks, critical, strict=True):
+            y = runs[:, :n]
+            alarms |= y.mean(axis=1) - c * y.std(axis=1, ddof=1) / math.sqrt(n) > 0
+        return float(alarms.mean())
+
+    from scipy import stats
+
+    naive = alarm_rate([stats.t.ppf(0.975, n - 1) for n in looks])
+    assert naive > 0.05
+    assert alarm_rate(list(bounds)) == pytest.approx(0.025, abs=0.005)
+    assert bounds[0] > bounds[-1] > stats.t.ppf(0.975, looks[-1] - 1)  # strict early, little paid at the last
+    assert sequential.t_boundaries(0.95, (6,)) == pytest.approx(stats.t.ppf(0.975, 5))
+    with pytest.raises(ValueError, match="from 2"):
+        sequential.t_boundaries(0.95, (1, 2))

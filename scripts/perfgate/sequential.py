@@ -3,11 +3,15 @@ decided, without raising the rate of false alarms.
 
 Each look is another chance for noise to push an interval past the
 tolerance, so the intervals of a sequential run are wider than a single
-look's: the same z at every look (Pocock's boundary), chosen so that the
-chance that any look's interval misses the true ratio on a given side stays
-at (1 - confidence) / 2. The constant comes from simulating the looks (at
-the given numbers of trials) as partial sums of independent trials, with a
-fixed seed: the same looks always give the same confidence.
+look's, chosen so that the chance that any look's interval misses the true
+ratio on a given side stays at (1 - confidence) / 2. Over the trials' own
+ratios (Student's t, 3 trials or more), looks before the last are strict
+and the last gets the rest of the error rate (Haybittle and Peto's way:
+the run stops early on clear decisions only, and the full run loses little
+against a single look). Over one trial's windows (a known-variance
+bootstrap), the same z at every look (Pocock's boundary). The constants
+come from simulating the looks with a fixed seed: the same looks always
+give the same intervals.
 """
 
 import functools
