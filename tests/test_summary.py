@@ -30,6 +30,7 @@ def mixed() -> Verdict:
             candidate="a" * 40,
             baseline="b" * 40,
             cpus=2,
+            placement="Locust on CPU 0, the services on CPU 1",
             max_cpu_percent=41.0,
         ),
     )
@@ -87,7 +88,7 @@ def test_run_context_is_one_line():
     _, _, text = render(mixed())
     expected = (
         "20 users, 10/s, 60 s · embedded backend · candidate `aaaaaaaaaaaa` vs baseline `bbbbbbbbbbbb`"
-        " · 2 CPUs · Locust CPU peak 41%"
+        " · 2 CPUs · Locust on CPU 0, the services on CPU 1 · Locust CPU peak 41%"
     )
     assert expected in text.splitlines()
 

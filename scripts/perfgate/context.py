@@ -28,6 +28,7 @@ class RunContext:
     candidate: str | None = None  # commit
     baseline: str | None = None  # commit, for a comparison
     cpus: int | None = None
+    placement: str | None = None  # "Locust on CPU 0, the services on CPU 1" when kept apart
     max_cpu_percent: float | None = None  # the load generator's peak
     trials: int | None = None  # fresh-start trials made
     max_trials: int | None = None  # as many as a sequential run could have made

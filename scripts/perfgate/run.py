@@ -274,6 +274,8 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
         looks=looks,
     )
     placement = placement_of(args, err)
+    if placement:
+        context.update(args.results, placement=placement.describe())
     with ExitStack() as worktree:
         sides = {"candidate": (cwd, candidate_env)}
         if args.compare_to:

@@ -108,6 +108,8 @@ def context_line(ctx: RunContext) -> str:
         parts.append(f"candidate `{ctx.candidate[:12]}`{versus}")
     if ctx.cpus:
         parts.append(f"{ctx.cpus} CPUs")
+    if ctx.placement:
+        parts.append(ctx.placement)
     if ctx.max_cpu_percent:
         parts.append(f"Locust CPU peak {ctx.max_cpu_percent:.0f}%")
     return " · ".join(parts)
