@@ -173,7 +173,7 @@ def tables(runs: list[dict], names: list[str]) -> None:
                 half_width = math.log(high / low) / 2  # of ln ratio: about the ± in percent
                 holds_one = low <= 1.0 <= high
                 outcomes[(run["condition"], r["name"])].append(
-                    (r["status"], r["measured"] / r["baseline"], half_width, holds_one)
+                    (r["status"], r.get("ratio") or r["measured"] / r["baseline"], half_width, holds_one)
                 )
     print(f"{'condition':20} {'rule':44} {'fail':>7} {'pass':>7} {'inconcl.':>8} {'ratio':>7} {'±':>6} {'holds 1':>8}")
     for (name, rule), got in sorted(outcomes.items(), key=lambda kv: (names.index(kv[0][0]), kv[0][1])):

@@ -148,3 +148,13 @@ def test_a_threshold_failure_names_the_rule_furthest_over_its_limit():
         summary.headline(verdict)
         == "**3 of 3 rules failed** · furthest over its limit: p95 of GET /x 310 ms (≤ 100 ms)"
     )
+
+
+def test_the_ratio_shown_is_the_one_judged():
+    """Over trials the judged ratio is the trials' geometric mean, not the pooled percentiles' ratio."""
+    r = rule(
+        "GET /y", "p95_regression", PASS, limit=0.03, measured=105, baseline=100, interval=(0.99, 1.02), ratio=1.004
+    )
+    tokens, _, _ = render(Verdict(results=[r]))
+    [row] = table_rows(tokens)
+    assert "1.004" in row and "1.050" not in row

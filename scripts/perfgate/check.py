@@ -46,6 +46,7 @@ class RuleResult:
     # regression rules only
     baseline: float | None = None
     interval: tuple[float, float] | None = None
+    ratio: float | None = None  # the judged candidate/baseline ratio (over trials: their geometric mean)
     default: bool = False  # the limit is the documented default, not the file's
     # over time, for the charts: (seconds since the run's first sample, the value in that window)
     per_window: list[tuple[float, float]] | None = None

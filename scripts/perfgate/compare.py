@@ -271,6 +271,7 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
         text,
         baseline=c.baseline,
         interval=(c.low, c.high),
+        ratio=c.ratio,
         per_window=c.per_window,
         window_s=window_s,
     )

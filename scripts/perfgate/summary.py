@@ -38,6 +38,8 @@ def compared(r: RuleResult) -> bool:
 
 
 def ratio(r: RuleResult) -> float | None:
+    if r.ratio is not None:
+        return r.ratio
     return None if r.measured is None or not r.baseline else r.measured / r.baseline
 
 
