@@ -7,7 +7,7 @@ Each trial is one real `perf-gate --compare-to HEAD` run (itself made of
 `--gate-trials` fresh-start trials): baseline and candidate are both this
 commit, on embedded PostgreSQL (or `--backend compose`). A/A changes nothing;
 "busy" runs a CPU-burning process beside the gate for the whole run (a noisy
-neighbour); the others slow the candidate through the backend's knobs.
+neighbour); "unpinned" leaves CPU placement to the scheduler (`--pin-cpus off`); the others slow the candidate through the backend's knobs.
 Conditions are interleaved, so slow drift of the machine spreads over all.
 
 Every run is appended to `--json` as it finishes, and a series started again
@@ -48,6 +48,7 @@ BASE_ENV = {
 CONDITIONS = {
     "A/A": {},
     "A/A busy": {},
+    "A/A unpinned": {},
     "processing +4 ms": {"BACKEND_PROCESSING_MS": "54"},
     "processing +8 ms": {"BACKEND_PROCESSING_MS": "58"},
     "processing +25 ms": {"BACKEND_PROCESSING_MS": "75"},
@@ -62,6 +63,7 @@ CONDITIONS = {
 
 
 BUSY = "busy"  # conditions with this word run a CPU burner beside the gate
+UNPINNED = "unpinned"  # conditions with this word leave CPU placement to the scheduler (--pin-cpus off)
 
 
 def burner() -> subprocess.Popen:
@@ -71,7 +73,7 @@ def burner() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=backends.die_with_parent)
 
 
-def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, busy: bool = False) -> dict:
+def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: str = "") -> dict:
     cmd = [
         sys.executable,
         "-m",
@@ -93,11 +95,13 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, busy: 
     ]
     if args.gate_trials:
         cmd += ["--trials", str(args.gate_trials)]
+    if UNPINNED in name:
+        cmd += ["--pin-cpus", "off"]
     if args.max_run_time:
         cmd += ["--max-run-time", args.max_run_time]
     for key, value in BASE_ENV.items():
         cmd += ["--baseline-env", f"{key}={value}", "--backend-env", f"{key}={condition.get(key, value)}"]
-    neighbour = burner() if busy else None
+    neighbour = burner() if BUSY in name else None
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     finally:
@@ -122,7 +126,7 @@ def series(args: argparse.Namespace, names: list[str]) -> list[dict]:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "results"
-                verdict = trial(CONDITIONS[name], args, out, busy=BUSY in name)
+                verdict = trial(CONDITIONS[name], args, out, name)
                 if args.keep:
                     kept = args.keep / name.replace("/", "").replace(" ", "-") / str(i)
                     shutil.rmtree(kept, ignore_errors=True)
