@@ -7,7 +7,8 @@ Each trial is one real `perf-gate --compare-to HEAD` run (itself made of
 `--gate-trials` fresh-start trials): baseline and candidate are both this
 commit, on embedded PostgreSQL (or `--backend compose`). A/A changes nothing;
 "busy" runs a CPU-burning process beside the gate for the whole run (a noisy
-neighbour); "unpinned" leaves CPU placement to the scheduler (`--pin-cpus off`); the others slow the candidate through the backend's knobs.
+neighbour); "unpinned" leaves CPU placement to the scheduler (`--pin-cpus
+off`); the others slow the candidate through the backend's knobs.
 Conditions are interleaved, so slow drift of the machine spreads over all.
 
 Every run is appended to `--json` as it finishes, and a series started again
@@ -32,6 +33,8 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+
+from benchmarks import trial_ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,11 +134,71 @@ def series(args: argparse.Namespace, names: list[str]) -> list[dict]:
                     kept = args.keep / name.replace("/", "").replace(" ", "-") / str(i)
                     shutil.rmtree(kept, ignore_errors=True)
                     shutil.copytree(out, kept, ignore=shutil.ignore_patterns("baseline-src", "*.html"))
+                verdict["trials"] = ratios_of(out, args.thresholds)
             done.append({"condition": name, "trial": i, **verdict})
             print(f"run {i + 1}/{args.trials} {name}: exit {verdict['exit']}", file=sys.stderr, flush=True)
             if args.json:  # after every run: an interrupted series keeps what it measured
                 args.json.write_text(json.dumps(done, indent=1))
     return [r for r in done if r["condition"] in names and r["trial"] < args.trials]
+
+
+def ratios_of(out: Path, thresholds: Path) -> dict:
+    """Each trial's own ratio per rule (kept in --json: a series can be judged again without raw samples)."""
+    try:
+        return trial_ratios.of_run(out, thresholds)
+    except Exception:  # noqa: BLE001 - a run without trials or samples has none to keep
+        return {}
+
+
+def looks_of(args: argparse.Namespace) -> tuple[int, ...]:
+    """The trial counts perf-gate looked at in these runs (its defaults: a trial per 30 s)."""
+    from perfgate.gate_options import DEFAULT_TRIAL_S
+    from perfgate.inputs import run_time_seconds
+
+    planned = args.gate_trials or max(1, run_time_seconds(args.run_time) // DEFAULT_TRIAL_S)
+    if not args.max_run_time:
+        return (planned,)
+    return tuple(range(planned, max(planned, run_time_seconds(args.max_run_time) // DEFAULT_TRIAL_S) + 1))
+
+
+def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
+    """The runs in --json judged again from their trials' own ratios at --thresholds'
+    tolerances (regression rules only; absolute thresholds are not re-checked)."""
+    from perfgate import thresholds
+    from perfgate.compare import critical_value
+
+    limits = thresholds.load(args.thresholds)
+    tolerance = {f"p{r.percentile} of {r.entry}": r.tolerance for r in limits.regressions}
+    looks, runs = looks_of(args), []
+    for run in json.loads(args.json.read_text()):
+        if run["condition"] not in names or not run.get("trials"):
+            continue
+        results = []
+        for name, got in run["trials"].items():
+            k = len(got["ln_ratios"])
+            if name not in tolerance or k < 3:
+                continue
+            critical = critical_value(limits.confidence, looks, k)
+            status, low, high = trial_ratios.judge(got["ln_ratios"], got["within_log"], tolerance[name], critical)
+            ratio = math.exp(statistics.fmean(got["ln_ratios"]))
+            results.append(
+                {
+                    "name": name,
+                    "metric": name.split(" ")[0] + "_regression",
+                    "status": status,
+                    "interval": [low, high],
+                    "ratio": ratio,
+                    "baseline": 1.0,
+                    "measured": ratio,
+                    "message": f"over {k} trials",
+                }
+            )
+        statuses = {r["status"] for r in results}
+        code = 1 if "fail" in statuses else 3 if statuses - {"pass"} else 0
+        runs.append(
+            {"condition": run["condition"], "trial": run["trial"], "exit": code, "verdict": "", "results": results}
+        )
+    return runs
 
 
 def rejudge(args: argparse.Namespace, names: list[str]) -> list[dict]:
@@ -228,6 +291,12 @@ def main() -> None:
         action="store_true",
         help="judge the runs kept under --keep again with this checkout's checker and --thresholds (no load)",
     )
+    p.add_argument(
+        "--rejudge-ratios",
+        action="store_true",
+        help="judge the runs in --json again from their trials' own ratios at --thresholds' tolerances "
+        "(regression rules only; give the series' --run-time and --max-run-time)",
+    )
     args = p.parse_args()
     names = [n.strip() for n in args.conditions.split(",")]
     if unknown := [n for n in names if n not in CONDITIONS]:
@@ -236,6 +305,8 @@ def main() -> None:
         sys.exit(f"perfgate is not installed for {sys.executable}: run `pip install --no-deps -e .` first")
     if args.rejudge:
         runs = rejudge(args, names)
+    elif args.rejudge_ratios:
+        runs = rejudge_ratios(args, names)
     elif args.report:
         runs = [r for r in json.loads(args.json.read_text()) if r["condition"] in names]
     else:

@@ -14,7 +14,6 @@ the baseline did (an effect of start order). Numbers, not a verdict.
 
 import argparse
 import math
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -22,35 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-UP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*backend up")
-
-
-def started_at(log: Path) -> str | None:
-    for line in log.read_text(errors="replace").splitlines():
-        if m := UP.match(line):
-            return m.group(1)
-    return None
-
-
-def trial_ratios(run: Path, thresholds: Path) -> list[tuple[str, int, float]]:
-    """(rule, trial, ln ratio) for every rule and trial of one kept run."""
-    from perfgate import compare, results, samples
-    from perfgate import thresholds as limits_file
-
-    limits = limits_file.load(thresholds)
-    raw = samples.load(run / "locust_raw.csv").ok
-    spans = results.load_run_info(run / "locust_run_info.json").trials
-    out = []
-    for rule in limits.regressions:
-        base, cand = raw.get((samples.BASELINE, rule.entry)), raw.get((samples.CANDIDATE, rule.entry))
-        if base is None or cand is None:
-            continue
-        for n, (start, _, stop) in enumerate(spans, 1):
-            part = compare.paired_windows(base, cand, limits.window_s, span=(start, stop))
-            ys = compare.trial_log_ratios([part], rule.percentile)
-            if len(ys):
-                out.append((f"p{rule.percentile} of {rule.entry}", n, float(ys[0])))
-    return out
+from benchmarks import trial_ratios
 
 
 def mean_interval(ys: list[float]) -> str:
@@ -71,12 +42,12 @@ def main(argv: list[str] | None = None) -> None:
     for folder in args.folders:
         for run in sorted(x for x in folder.iterdir() if (x / "locust_raw.csv").exists()):
             runs += 1
-            for rule, n, y in trial_ratios(run, args.thresholds):
-                base, cand = (started_at(run / f"backend-{side}-trial{n}.log") for side in ("baseline", "candidate"))
-                first = "candidate first" if base and cand and cand < base else "baseline first"
+            for rule, got in trial_ratios.of_run(run, args.thresholds).items():
                 groups = by_rule.setdefault(rule, {"all": [], "candidate first": [], "baseline first": []})
-                groups["all"].append(y)
-                groups[first].append(y)
+                for y, first in zip(got["ln_ratios"], got["candidate_first"], strict=True):
+                    groups["all"].append(y)
+                    if first is not None:
+                        groups["candidate first" if first else "baseline first"].append(y)
     if not by_rule:
         sys.exit("no kept runs with raw samples under " + ", ".join(map(str, args.folders)))
     print(f"{runs} runs; ratio = candidate/baseline, geometric mean over trials, 95% interval")

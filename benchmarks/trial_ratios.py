@@ -1,0 +1,67 @@
+"""Each fresh-start trial's own candidate/baseline ratio, per rule, from a kept
+run's raw samples: what the comparison's interval is made of, small enough to
+keep beside a series' results (a run's raw samples are megabytes), so that a
+series can be judged again at other tolerances without its raw samples."""
+
+import math
+import re
+from pathlib import Path
+
+UP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*backend up")
+
+
+def started_at(log: Path) -> str | None:
+    """When the backend whose log this is came up (its "backend up" line)."""
+    if not log.exists():
+        return None
+    for line in log.read_text(errors="replace").splitlines():
+        if m := UP.match(line):
+            return m.group(1)
+    return None
+
+
+def candidate_first(run: Path, trial: int) -> bool | None:
+    base, cand = (started_at(run / f"backend-{side}-trial{trial}.log") for side in ("baseline", "candidate"))
+    return None if not base or not cand else cand < base
+
+
+def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
+    """{rule name: {"ln_ratios": [per trial], "within_log": windows' se, "candidate_first": [per trial]}}."""
+    from perfgate import compare, results, samples
+    from perfgate import thresholds as limits_file
+
+    limits = limits_file.load(thresholds)
+    raw = samples.load(run / "locust_raw.csv").ok
+    spans = results.load_run_info(run / "locust_run_info.json").trials
+    out = {}
+    for rule in limits.regressions:
+        base, cand = raw.get((samples.BASELINE, rule.entry)), raw.get((samples.CANDIDATE, rule.entry))
+        if base is None or cand is None:
+            continue
+        ratios, first = [], []
+        for n, (start, _, stop) in enumerate(spans, 1):
+            part = compare.paired_windows(base, cand, limits.window_s, span=(start, stop))
+            ys = compare.trial_log_ratios([part], rule.percentile)
+            if len(ys):
+                ratios.append(round(float(ys[0]), 6))
+                first.append(candidate_first(run, n))
+        c = compare.compare_entry(raw, rule, limits.window_s, limits.confidence, spans)
+        within = c.within_log if not isinstance(c, str) else math.nan
+        out[f"p{rule.percentile} of {rule.entry}"] = {
+            "ln_ratios": ratios,
+            "within_log": round(within, 6),
+            "candidate_first": first,
+        }
+    return out
+
+
+def judge(ln_ratios: list[float], within_log: float, tolerance: float, critical: float) -> tuple[str, float, float]:
+    """(status, low, high) as the comparison judges trials: mean ± critical · se."""
+    from perfgate.compare import decide
+
+    k = len(ln_ratios)
+    mean = sum(ln_ratios) / k
+    sd = math.sqrt(sum((y - mean) ** 2 for y in ln_ratios) / (k - 1))
+    se = max(sd / math.sqrt(k), within_log)
+    low, high = math.exp(mean - critical * se), math.exp(mean + critical * se)
+    return decide(low, high, tolerance), low, high
