@@ -1,0 +1,38 @@
+"""The benchmarks' own arithmetic: judging a series again from its trials' ratios."""
+
+import argparse
+import json
+import math
+
+from benchmarks import regression_detection, trial_ratios
+
+
+def test_trials_are_judged_as_the_comparison_judges_them():
+    ys = [math.log(r) for r in (1.01, 0.99, 1.02, 0.98, 1.00, 1.01)]
+    status, low, high = trial_ratios.judge(ys, within_log=0.001, tolerance=0.05, critical=2.57)
+    assert status == "pass" and low < 1.0 < high < 1.05
+    status, *_ = trial_ratios.judge([y + math.log(1.2) for y in ys], 0.001, 0.05, 2.57)
+    assert status == "fail"
+    # the windows' noise is a floor: trials that happen to agree do not make the interval narrower
+    _, low, high = trial_ratios.judge([0.0, 1e-6, -1e-6], within_log=0.02, tolerance=0.05, critical=4.3)
+    assert math.log(high) > 0.08
+
+
+def test_a_series_is_judged_again_at_other_tolerances(tmp_path):
+    ys = [math.log(r) for r in (1.03, 1.05, 1.04, 1.06, 1.04, 1.05, 1.03, 1.04, 1.05, 1.04)]
+    series = [{"condition": "A/A", "trial": 0, "trials": {"p50 of GET /e": {"ln_ratios": ys, "within_log": 0.002}}}]
+    (tmp_path / "s.json").write_text(json.dumps(series))
+    runs = {}
+    for tolerance in (0.02, 0.10):
+        (tmp_path / "t.json").write_text(
+            json.dumps(
+                {"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": tolerance}}}}
+            )
+        )
+        args = argparse.Namespace(
+            json=tmp_path / "s.json", thresholds=tmp_path / "t.json", run_time="2m", max_run_time="5m", gate_trials=None
+        )
+        assert regression_detection.looks_of(args) == (4, 5, 6, 7, 8, 9, 10)
+        [runs[tolerance]] = regression_detection.rejudge_ratios(args, ["A/A"])
+    assert (runs[0.02]["exit"], runs[0.02]["results"][0]["status"]) == (1, "fail")
+    assert (runs[0.10]["exit"], runs[0.10]["results"][0]["status"]) == (0, "pass")
