@@ -7,8 +7,9 @@ Each trial is one real `perf-gate --compare-to HEAD` run (itself made of
 `--gate-trials` fresh-start trials): baseline and candidate are both this
 commit, on embedded PostgreSQL (or `--backend compose`). A/A changes nothing;
 "busy" runs a CPU-burning process beside the gate for the whole run (a noisy
-neighbour); "unpinned" leaves CPU placement to the scheduler (`--pin-cpus
-off`); the others slow the candidate through the backend's knobs.
+neighbour); "pinned" keeps Locust on a CPU of its own and the backends on
+the rest (`--pin-cpus auto`); the others slow the candidate through the
+backend's knobs.
 Conditions are interleaved, so slow drift of the machine spreads over all.
 
 Every run is appended to `--json` as it finishes, and a series started again
@@ -51,7 +52,8 @@ BASE_ENV = {
 CONDITIONS = {
     "A/A": {},
     "A/A busy": {},
-    "A/A unpinned": {},
+    "A/A pinned": {},
+    "A/A busy pinned": {},
     "processing +4 ms": {"BACKEND_PROCESSING_MS": "54"},
     "processing +8 ms": {"BACKEND_PROCESSING_MS": "58"},
     "processing +25 ms": {"BACKEND_PROCESSING_MS": "75"},
@@ -66,7 +68,7 @@ CONDITIONS = {
 
 
 BUSY = "busy"  # conditions with this word run a CPU burner beside the gate
-UNPINNED = "unpinned"  # conditions with this word leave CPU placement to the scheduler (--pin-cpus off)
+PINNED = "pinned"  # conditions with this word keep Locust apart from the services (--pin-cpus auto)
 
 
 def burner() -> subprocess.Popen:
@@ -98,8 +100,8 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: 
     ]
     if args.gate_trials:
         cmd += ["--trials", str(args.gate_trials)]
-    if UNPINNED in name:
-        cmd += ["--pin-cpus", "off"]
+    if PINNED in name:
+        cmd += ["--pin-cpus", "auto"]
     if args.max_run_time:
         cmd += ["--max-run-time", args.max_run_time]
     for key, value in BASE_ENV.items():

@@ -1,12 +1,14 @@
-"""Which CPUs the load generator and the services under test run on.
+"""Which CPUs the load generator and the services under test run on, when
+asked (`--pin-cpus auto`).
 
 Left to the scheduler on a small runner, where Locust and two backends share
 a couple of cores, the placement differs from one fresh start to the next:
-in one trial a backend shares Locust's core and the other does not, and the
-whole trial favours one side. On this repository's 2-core machine that made
-trials of the same commit disagree by up to ±10% (GET p95); with Locust on a
-CPU of its own and both backends on the rest, by ±3%. So a comparison keeps
-them apart: the two sides then share the same CPUs, alike.
+in one trial a backend shares Locust's core and the other does not. Keeping
+Locust on CPUs of its own and both backends on the rest makes the two sides'
+surroundings alike, at the price of the CPU Locust leaves idle. On this
+repository's 2-core machine the price was the higher: with both backends on
+one core the trials' ratios spread more, not less (see the README), so
+pinning is off unless asked for.
 """
 
 import os

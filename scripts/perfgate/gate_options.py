@@ -174,9 +174,9 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     p.add_argument(
         "--pin-cpus",
         choices=("auto", "off"),
-        default=env.get("PERF_GATE_PIN_CPUS") or "auto",
+        default=env.get("PERF_GATE_PIN_CPUS") or "off",
         help="auto: with --compare-to, Locust runs on CPUs of its own and both backends on the rest, so the two "
-        "sides share the same CPUs (embedded and --backend-cmd; not compose); off: the scheduler decides",
+        "sides share the same CPUs (embedded and --backend-cmd; not compose); off (default): the scheduler decides",
     )
     p.add_argument(
         "--calibrate",

@@ -61,7 +61,7 @@ def explain(proc: subprocess.CompletedProcess, verdict: dict) -> str:
 
 
 def test_same_commit_side_by_side_is_no_regression(tmp_path):
-    proc, verdict = compare(tmp_path)
+    proc, verdict = compare(tmp_path, "--pin-cpus", "auto")
     found = regressions(verdict)
     assert set(found) == {"p95 regression of POST /requests", "p95 regression of ASYNC submit-to-complete"}
     assert "fail" not in found.values(), explain(proc, verdict)
@@ -69,7 +69,7 @@ def test_same_commit_side_by_side_is_no_regression(tmp_path):
     assert (tmp_path / "results" / "backend-baseline-trial3.log").exists()
     assert len(json.loads((tmp_path / "results" / "locust_run_info.json").read_text())["trials"]) == 3
     assert all("over 3 trials" in r["message"] for r in verdict["results"] if r["metric"].endswith("_regression"))
-    if len(os.sched_getaffinity(0)) >= 2:  # Locust apart from the services, both sides on the same CPUs
+    if len(os.sched_getaffinity(0)) >= 2:  # asked for: Locust apart from the services, both sides on the same CPUs
         assert "Locust on CPU " in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "results" / "baseline-src").exists(), "the baseline worktree was not removed"
 
