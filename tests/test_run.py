@@ -172,3 +172,11 @@ def test_a_budget_needs_a_comparison_and_room_for_the_run(tmp_path):
     assert proc.returncode == 2 and "--max-run-time keeps comparing" in proc.stderr
     proc = gate("--compare-to", "HEAD", "--run-time", "2m", "--max-run-time", "1m", "--results", str(tmp_path / "b"))
     assert proc.returncode == 2 and "--max-run-time 60s: less than the run time (120 s)" in proc.stderr
+
+
+def test_trials_alternate_which_side_starts_first():
+    first = ["candidate", "baseline"]
+    orders = [run.start_order(first, n) for n in range(1, 8)]
+    assert orders[0] == first and orders[1] == ["baseline", "candidate"]
+    assert all(a != b for a, b in zip(orders, orders[1:], strict=False))  # every two trials in a row balance it
+    assert first == ["candidate", "baseline"]  # not reordered in place

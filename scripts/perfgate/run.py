@@ -202,6 +202,11 @@ def all_decided(folders: list[Path], args: argparse.Namespace, check_args: argpa
     return bool(rules) and all(r.status in (PASS, FAIL) for r in rules)
 
 
+def start_order(first: list[str], n: int) -> list[str]:
+    """Trial n's start order: `first` for odd trials, reversed for even ones."""
+    return list(first) if n % 2 else list(reversed(first))
+
+
 def run_trial(
     args: argparse.Namespace,
     env: Mapping[str, str],
@@ -294,7 +299,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
                     err,
                     f"trial {n} of {count}" + (f" (up to {most} until every rule is decided)" if most > count else ""),
                 )
-            order = first if n % 2 else first[::-1]
+            order = start_order(first, n)
             run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, placement, order)
             folders.append(folder)
             if n >= count and n < most and all_decided(folders, args, check_args, limits):
