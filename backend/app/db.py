@@ -64,7 +64,7 @@ async def connect(settings: Settings) -> asyncpg.Connection:
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         settings.database_url,
-        min_size=settings.db_pool_min,
+        min_size=min(settings.db_pool_min, settings.db_pool_max),
         max_size=settings.db_pool_max,
         timeout=settings.db_connect_timeout_s,
         init=_init_connection,
