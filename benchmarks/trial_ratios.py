@@ -7,6 +7,11 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
+
+from perfgate import compare, results, samples
+from perfgate import thresholds as limits_file
+
 UP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*backend up")
 
 
@@ -27,9 +32,6 @@ def candidate_first(run: Path, trial: int) -> bool | None:
 
 def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
     """{rule name: {"ln_ratios": [per trial], "within_log": windows' se, "candidate_first": [per trial]}}."""
-    from perfgate import compare, results, samples
-    from perfgate import thresholds as limits_file
-
     limits = limits_file.load(thresholds)
     raw = samples.load(run / "locust_raw.csv").ok
     spans = results.load_run_info(run / "locust_run_info.json").trials
@@ -38,15 +40,16 @@ def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
         base, cand = raw.get((samples.BASELINE, rule.entry)), raw.get((samples.CANDIDATE, rule.entry))
         if base is None or cand is None:
             continue
+        parts = [compare.paired_windows(base, cand, limits.window_s, span=(a, b)) for a, _, b in spans]
         ratios, first = [], []
-        for n, (start, _, stop) in enumerate(spans, 1):
-            part = compare.paired_windows(base, cand, limits.window_s, span=(start, stop))
+        for n, part in enumerate(parts, 1):
             ys = compare.trial_log_ratios([part], rule.percentile)
             if len(ys):
                 ratios.append(round(float(ys[0]), 6))
                 first.append(candidate_first(run, n))
-        c = compare.compare_entry(raw, rule, limits.window_s, limits.confidence, spans)
-        within = c.within_log if not isinstance(c, str) else math.nan
+        hb, hc = (np.concatenate([p[side] for p in parts]) for side in (0, 1))
+        enough = len(hb) >= compare.MIN_WINDOWS
+        within = compare.bootstrap_ratio(hb, hc, rule.percentile, limits.confidence)[3] if enough else math.nan
         out[f"p{rule.percentile} of {rule.entry}"] = {
             "ln_ratios": ratios,
             "within_log": round(within, 6),
@@ -56,12 +59,6 @@ def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
 
 
 def judge(ln_ratios: list[float], within_log: float, tolerance: float, critical: float) -> tuple[str, float, float]:
-    """(status, low, high) as the comparison judges trials: mean ± critical · se."""
-    from perfgate.compare import decide
-
-    k = len(ln_ratios)
-    mean = sum(ln_ratios) / k
-    sd = math.sqrt(sum((y - mean) ** 2 for y in ln_ratios) / (k - 1))
-    se = max(sd / math.sqrt(k), within_log)
-    low, high = math.exp(mean - critical * se), math.exp(mean + critical * se)
-    return decide(low, high, tolerance), low, high
+    """(status, low, high) as the comparison judges trials."""
+    _, low, high, _, _ = compare.trials_interval(np.array(ln_ratios), within_log, critical)
+    return compare.decide(low, high, tolerance), low, high

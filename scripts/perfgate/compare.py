@@ -181,6 +181,19 @@ def critical_value(confidence: float, looks: tuple[int, ...], k: int) -> float:
     return bounds[planned.index(k)] if k in planned else max(bounds)
 
 
+def trials_interval(ys: np.ndarray, within: float, critical: float) -> tuple[float, float, float, float, float]:
+    """(ratio, low, high, se, between) from the trials' own ln ratios `ys`:
+    their geometric mean ± critical · se, se never below `within` (the
+    windows' bootstrap se: trials that agree by chance must not make the
+    interval narrower than the noise inside them)."""
+    k = len(ys)
+    mean, spread = float(np.mean(ys)), float(np.std(ys, ddof=1))
+    se = max(spread / math.sqrt(k), within)
+    # one trial's own noise is about within * sqrt(k); the spread beyond it is between trials
+    between = math.sqrt(max(0.0, spread**2 - within**2 * k))
+    return math.exp(mean), math.exp(mean - critical * se), math.exp(mean + critical * se), se, between
+
+
 def compare_entry(
     samples: dict,
     rule: RegressionRule,
@@ -217,12 +230,8 @@ def compare_entry(
     ys = trial_log_ratios(parts, rule.percentile)
     if len(ys) >= MIN_TRIALS_FOR_SPREAD:
         _, _, _, within = bootstrap_ratio(hb, hc, rule.percentile, confidence)
-        spread = float(ys.std(ddof=1))
-        se = max(spread / math.sqrt(len(ys)), within)
-        mean, c = float(ys.mean()), critical_value(confidence, looks, len(ys))
-        ratio, low, high, method = math.exp(mean), math.exp(mean - c * se), math.exp(mean + c * se), "trials"
-        # one trial's own noise is about within * sqrt(trials); the spread beyond it is between trials
-        tau = math.sqrt(max(0.0, spread**2 - within**2 * len(ys)))
+        ratio, low, high, se, tau = trials_interval(ys, within, critical_value(confidence, looks, len(ys)))
+        method = "trials"
     else:
         tau = between_trials(parts, rule.percentile, confidence)
         ratio, low, high, se = bootstrap_ratio(hb, hc, rule.percentile, sequential.confidence_for(confidence, looks))
