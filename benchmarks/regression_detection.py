@@ -163,15 +163,32 @@ def looks_of(args: argparse.Namespace) -> tuple[int, ...]:
     return tuple(range(planned, max(planned, run_time_seconds(args.max_run_time) // DEFAULT_TRIAL_S) + 1))
 
 
+def shift_arg(text: str) -> tuple[str, float]:
+    """ "RULE=FACTOR", e.g. "p50 of ASYNC submit-to-complete=1.03"."""
+    name, sep, factor = text.rpartition("=")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = math.nan
+    if not sep or not name or not value > 0:
+        raise argparse.ArgumentTypeError(f"expected RULE=FACTOR, e.g. 'p50 of POST /requests=1.05'; got {text!r}")
+    return name.strip(), value
+
+
 def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
     """The runs in --json judged again from their trials' own ratios at --thresholds'
-    tolerances (regression rules only; absolute thresholds are not re-checked)."""
+    tolerances (regression rules only; absolute thresholds are not re-checked).
+    --shift multiplies a rule's every trial ratio: an A/A series' own noise
+    around a known slowdown, to see what the tolerances would catch."""
     from perfgate import thresholds
     from perfgate.compare import critical_value
 
     limits = thresholds.load(args.thresholds)
     tolerance = {f"p{r.percentile} of {r.entry}": r.tolerance for r in limits.regressions}
     looks, runs = looks_of(args), []
+    shift = dict(args.shift)
+    if unknown := sorted(set(shift) - set(tolerance)):
+        sys.exit(f"--shift: no regression rule {', '.join(map(repr, unknown))}; expected one of {', '.join(tolerance)}")
     for run in json.loads(args.json.read_text()):
         if run["condition"] not in names or not run.get("trials"):
             continue
@@ -181,8 +198,9 @@ def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
             if name not in tolerance or k < 3:
                 continue
             critical = critical_value(limits.confidence, looks, k)
-            status, low, high = trial_ratios.judge(got["ln_ratios"], got["within_log"], tolerance[name], critical)
-            ratio = math.exp(statistics.fmean(got["ln_ratios"]))
+            ys = [y + math.log(shift.get(name, 1.0)) for y in got["ln_ratios"]]
+            status, low, high = trial_ratios.judge(ys, got["within_log"], tolerance[name], critical)
+            ratio = math.exp(statistics.fmean(ys))
             results.append(
                 {
                     "name": name,
@@ -299,7 +317,17 @@ def main() -> None:
         help="judge the runs in --json again from their trials' own ratios at --thresholds' tolerances "
         "(regression rules only; give the series' --run-time and --max-run-time)",
     )
+    p.add_argument(
+        "--shift",
+        type=shift_arg,
+        action="append",
+        default=[],
+        metavar="RULE=FACTOR",
+        help="with --rejudge-ratios: the candidate slower by FACTOR in RULE's every trial (repeatable)",
+    )
     args = p.parse_args()
+    if args.shift and not args.rejudge_ratios:
+        p.error("--shift needs --rejudge-ratios")
     names = [n.strip() for n in args.conditions.split(",")]
     if unknown := [n for n in names if n not in CONDITIONS]:
         p.error(f"--conditions: unknown {', '.join(map(repr, unknown))}; expected names from {', '.join(CONDITIONS)}")
@@ -318,6 +346,7 @@ def main() -> None:
         f"{args.gate_trials or 'default'} fresh-start trials each (budget {args.max_run_time or 'none'}), "
         f"{args.backend} backend, "
         f"thresholds {args.thresholds.name}"
+        + "".join(f"; candidate shifted x{factor:g} in {name}" for name, factor in args.shift)
     )
     tables(runs, names)
 

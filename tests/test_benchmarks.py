@@ -4,6 +4,8 @@ import argparse
 import json
 import math
 
+import pytest
+
 from benchmarks import regression_detection, trial_ratios
 
 
@@ -30,9 +32,40 @@ def test_a_series_is_judged_again_at_other_tolerances(tmp_path):
             )
         )
         args = argparse.Namespace(
-            json=tmp_path / "s.json", thresholds=tmp_path / "t.json", run_time="2m", max_run_time="5m", gate_trials=None
+            json=tmp_path / "s.json",
+            thresholds=tmp_path / "t.json",
+            run_time="2m",
+            max_run_time="5m",
+            gate_trials=None,
+            shift=[],
         )
         assert regression_detection.looks_of(args) == (4, 5, 6, 7, 8, 9, 10)
         [runs[tolerance]] = regression_detection.rejudge_ratios(args, ["A/A"])
     assert (runs[0.02]["exit"], runs[0.02]["results"][0]["status"]) == (1, "fail")
     assert (runs[0.10]["exit"], runs[0.10]["results"][0]["status"]) == (0, "pass")
+    # the same noise around a known slowdown: what the tolerance would catch
+    args.shift = [regression_detection.shift_arg("p50 of GET /e=1.10")]
+    [shifted] = regression_detection.rejudge_ratios(args, ["A/A"])
+    assert shifted["results"][0]["status"] == "fail"
+    assert math.isclose(shifted["results"][0]["ratio"], runs[0.10]["results"][0]["ratio"] * 1.10)
+
+
+def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):
+    assert regression_detection.shift_arg("p95 of GET /a=b=1.05") == ("p95 of GET /a=b", 1.05)
+    for bad in ("p95 of GET /a", "=1.05", "p95 of GET /a=x", "p95 of GET /a=-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="RULE=FACTOR"):
+            regression_detection.shift_arg(bad)
+    (tmp_path / "s.json").write_text("[]")
+    (tmp_path / "t.json").write_text(
+        json.dumps({"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": 0.1}}}})
+    )
+    args = argparse.Namespace(
+        json=tmp_path / "s.json",
+        thresholds=tmp_path / "t.json",
+        run_time="2m",
+        max_run_time="5m",
+        gate_trials=None,
+        shift=[("p50 of GET /x", 1.1)],
+    )
+    with pytest.raises(SystemExit, match="no regression rule 'p50 of GET /x'"):
+        regression_detection.rejudge_ratios(args, ["A/A"])
