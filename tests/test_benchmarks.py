@@ -20,6 +20,18 @@ def test_trials_are_judged_as_the_comparison_judges_them():
     assert math.log(high) > 0.08
 
 
+def series_args(folder, shift=()) -> argparse.Namespace:
+    """--rejudge-ratios of s.json at t.json, as a 2-minute run with a 5-minute budget."""
+    return argparse.Namespace(
+        json=folder / "s.json",
+        thresholds=folder / "t.json",
+        run_time="2m",
+        max_run_time="5m",
+        gate_trials=None,
+        shift=list(shift),
+    )
+
+
 def test_a_series_is_judged_again_at_other_tolerances(tmp_path):
     ys = [math.log(r) for r in (1.03, 1.05, 1.04, 1.06, 1.04, 1.05, 1.03, 1.04, 1.05, 1.04)]
     series = [{"condition": "A/A", "trial": 0, "trials": {"p50 of GET /e": {"ln_ratios": ys, "within_log": 0.002}}}]
@@ -31,14 +43,7 @@ def test_a_series_is_judged_again_at_other_tolerances(tmp_path):
                 {"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": tolerance}}}}
             )
         )
-        args = argparse.Namespace(
-            json=tmp_path / "s.json",
-            thresholds=tmp_path / "t.json",
-            run_time="2m",
-            max_run_time="5m",
-            gate_trials=None,
-            shift=[],
-        )
+        args = series_args(tmp_path)
         assert regression_detection.looks_of(args) == (4, 5, 6, 7, 8, 9, 10)
         [runs[tolerance]] = regression_detection.rejudge_ratios(args, ["A/A"])
     assert (runs[0.02]["exit"], runs[0.02]["results"][0]["status"]) == (1, "fail")
@@ -59,13 +64,6 @@ def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):
     (tmp_path / "t.json").write_text(
         json.dumps({"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": 0.1}}}})
     )
-    args = argparse.Namespace(
-        json=tmp_path / "s.json",
-        thresholds=tmp_path / "t.json",
-        run_time="2m",
-        max_run_time="5m",
-        gate_trials=None,
-        shift=[("p50 of GET /x", 1.1)],
-    )
+    args = series_args(tmp_path, shift=[("p50 of GET /x", 1.1)])
     with pytest.raises(SystemExit, match="no regression rule 'p50 of GET /x'"):
         regression_detection.rejudge_ratios(args, ["A/A"])
