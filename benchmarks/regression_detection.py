@@ -58,9 +58,11 @@ CONDITIONS = {
     "processing +8 ms": {"BACKEND_PROCESSING_MS": "58"},
     "processing +25 ms": {"BACKEND_PROCESSING_MS": "75"},
     "API +1 ms": {"BACKEND_API_LATENCY_MS": "1"},
-    # the sensitivity targets, sized against 20 users on this machine (submit-to-complete
-    # p50 about 70 ms, GET p95 about 13 ms, POST p95 about 16 ms); the table reports what they caused
+    # small slowdowns, first sized against 20 users on this machine (submit-to-complete p50
+    # about 70 ms, GET p95 about 13 ms, POST p95 about 16 ms); the table reports what they caused
     "processing +2 ms": {"BACKEND_PROCESSING_MS": "52"},
+    # +3% of submit-to-complete p50 with fresh-start trials (about 80 ms unpinned, quiet)
+    "processing +2.4 ms": {"BACKEND_PROCESSING_MS": "52.4"},
     "GET CPU +0.7 ms": {"BACKEND_GET_CPU_US": "700"},
     "POST CPU +1.3 ms": {"BACKEND_POST_CPU_US": "1300"},
     "API +2 ms": {"BACKEND_API_LATENCY_MS": "2"},
