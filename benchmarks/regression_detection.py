@@ -120,6 +120,8 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: 
     except (OSError, ValueError):  # the gate stopped before a verdict: keep the trial, with why
         verdict = {"verdict": "error", "results": [], "problems": [proc.stderr[-2000:]]}
     verdict["exit"] = proc.returncode
+    for r in verdict["results"]:  # a run's every window is in its kept folder; the series keeps its size small
+        r.pop("per_window", None)
     return verdict
 
 
