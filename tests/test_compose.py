@@ -59,12 +59,20 @@ def test_ctrl_c_is_passed_to_up_and_a_second_one_waits_for_down(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,  # a process group of its own, as a terminal gives it
+        # as a terminal's foreground job has it, even when these tests run in the background
+        # of a shell, which starts its background jobs with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    wait_for(calls, "up started")
-    os.killpg(gate.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
-    wait_for(calls, "down started")
-    os.killpg(gate.pid, signal.SIGINT)  # a second Ctrl-C, during the teardown
-    out, _ = gate.communicate(timeout=30)
+    try:
+        wait_for(calls, "up started")
+        os.killpg(gate.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
+        wait_for(calls, "down started")
+        os.killpg(gate.pid, signal.SIGINT)  # a second Ctrl-C, during the teardown
+        out, _ = gate.communicate(timeout=30)
+    finally:
+        if gate.poll() is None:
+            os.killpg(gate.pid, signal.SIGKILL)
+            gate.communicate()
     events = calls.read_text().splitlines()
     assert events == ["up started", "up got INT", "up stopped", "down started", "down finished"], events
     assert gate.returncode == 130 and out.strip() == "interrupted"
