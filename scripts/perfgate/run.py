@@ -217,12 +217,11 @@ def run_trial(
     seconds: int,
     n: int,
     count: int,
+    order: list[str],
     placement: cpus.Placement | None = None,
-    order: list[str] | None = None,
 ) -> None:
-    """Backends started afresh, in `order` (or as `sides` lists them) and on
+    """Backends started afresh, in `order` (names from `sides`) and on
     shuffled ports, loaded for `seconds`, then torn down."""
-    order = order or list(sides)
     ports = [8000, 8001][: len(order)]
     if count > 1:
         SHUFFLE.shuffle(ports)
@@ -300,7 +299,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
                     f"trial {n} of {count}" + (f" (up to {most} until every rule is decided)" if most > count else ""),
                 )
             order = start_order(first, n)
-            run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, placement, order)
+            run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, order, placement)
             folders.append(folder)
             if n >= count and n < most and all_decided(folders, args, check_args, limits):
                 say(err, f"every rule decided after {n} trials ({n * seconds} s of load)")
