@@ -47,7 +47,7 @@ def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
             if len(ys):
                 ratios.append(round(float(ys[0]), 6))
                 first.append(candidate_first(run, n))
-        hb, hc = (np.concatenate([p[side] for p in parts]) for side in (0, 1))
+        hb, hc = compare.pooled(parts)
         enough = len(hb) >= compare.MIN_WINDOWS
         within = compare.bootstrap_ratio(hb, hc, rule.percentile, limits.confidence)[3] if enough else math.nan
         out[f"p{rule.percentile} of {rule.entry}"] = {

@@ -165,6 +165,11 @@ def _whole(h: np.ndarray, q: float) -> float:
     return float(hist_percentiles(h.sum(axis=0, keepdims=True), q)[0])
 
 
+def pooled(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Every trial's window histograms end to end: (baseline, candidate)."""
+    return np.concatenate([b for b, _, _ in parts]), np.concatenate([c for _, c, _ in parts])
+
+
 def trial_log_ratios(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], q: float) -> np.ndarray:
     """ln(candidate / baseline) of each trial's percentile over its own windows."""
     return np.array([math.log(_whole(c, q) / _whole(b, q)) for b, c, _ in parts if len(b) >= MIN_WINDOWS_FOR_RATIO])
@@ -216,8 +221,7 @@ def compare_entry(
     run_start = trials[0][0] if trials and len(trials) > 1 else 0.0
     parts = [paired_windows(base, cand, window_s, span=span) for span in spans]
     judged_trials = sum(1 for b, _, _ in parts if len(b))
-    hb = np.concatenate([b for b, _, _ in parts])
-    hc = np.concatenate([c for _, c, _ in parts])
+    hb, hc = pooled(parts)
     # window starts in seconds since the run's first sample (a trial's own clock shifted to the run's)
     starts = np.concatenate(
         [w + (span[0] - run_start if span else 0.0) for (_, _, w), span in zip(parts, spans, strict=True)]
