@@ -1,6 +1,7 @@
 """Does the side started first, or the side itself, make a difference in A/A runs?
 
     python -m benchmarks.start_order aa-runs/AA aa-runs/AA-busy
+    python -m benchmarks.start_order --by-window aa-runs/AA aa-runs/AA-busy
 
 Reads the runs kept by `benchmarks.regression_detection --keep` (A/A: the
 same commit on both sides). For every fresh-start trial it takes each
@@ -10,6 +11,11 @@ mean ratio over all trials with its 95% interval (a systematic difference
 between the side called baseline and the side called candidate would keep
 it off 1), and the mean ratio when the candidate started first against when
 the baseline did (an effect of start order). Numbers, not a verdict.
+
+With `--by-window`, the effect of start order along a trial instead: per
+window of the trial (the first one, warm-up, included), the mean of
+ln(first started / second started) over all trials. An effect of warm-up
+shrinks along the trial; one of the processes' placement or set-up lasts.
 """
 
 import argparse
@@ -22,6 +28,8 @@ import numpy as np
 from scipy import stats
 
 from benchmarks import trial_ratios
+from perfgate import compare, results, samples
+from perfgate import thresholds as limits_file
 
 
 def mean_interval(ys: list[float]) -> str:
@@ -32,25 +40,67 @@ def mean_interval(ys: list[float]) -> str:
     return f"{math.exp(mean):.4f} ({math.exp(mean - t * se):.4f}–{math.exp(mean + t * se):.4f}, {len(ys)} trials)"
 
 
+def first_over_second(run: Path, thresholds: Path) -> dict[str, dict[int, list[float]]]:
+    """{rule: {window of the trial (0: warm-up): [ln(first started / second started), one per trial]}}."""
+    limits = limits_file.load(thresholds)
+    raw = samples.load(run / "locust_raw.csv").ok
+    spans = results.load_run_info(run / "locust_run_info.json").trials
+    out: dict[str, dict[int, list[float]]] = {}
+    for rule in limits.regressions:
+        base, cand = raw.get((samples.BASELINE, rule.entry)), raw.get((samples.CANDIDATE, rule.entry))
+        if base is None or cand is None:
+            continue
+        by_window = out.setdefault(f"p{rule.percentile} of {rule.entry}", {})
+        for n, (start, _, stop) in enumerate(spans, 1):
+            first = trial_ratios.candidate_first(run, n)
+            if first is None:
+                continue
+            hb, hc, starts = compare.paired_windows(base, cand, limits.window_s, skip=0, span=(start, stop))
+            ys = np.log(compare.hist_percentiles(hc, rule.percentile) / compare.hist_percentiles(hb, rule.percentile))
+            for at, y in zip(starts, ys if first else -ys, strict=True):
+                by_window.setdefault(round(at / limits.window_s), []).append(float(y))
+    return out
+
+
+def window_line(ys: list[float]) -> str:
+    se = statistics.stdev(ys) / math.sqrt(len(ys)) if len(ys) > 1 else math.nan
+    return f"{math.expm1(statistics.fmean(ys)):+.2%} ± {se:.2%} ({len(ys)})"
+
+
+def print_by_window(runs: list[Path], thresholds: Path) -> None:
+    by_rule: dict[str, dict[int, list[float]]] = {}
+    for run in runs:
+        for rule, windows in first_over_second(run, thresholds).items():
+            for at, ys in windows.items():
+                by_rule.setdefault(rule, {}).setdefault(at, []).extend(ys)
+    print(f"{len(runs)} runs; first started / second started, mean ± standard error (trials), per window of a trial")
+    for rule, windows in by_rule.items():
+        print(rule)
+        for at, ys in sorted(windows.items()):
+            print(f"  window {at}{' (warm-up)' if at == 0 else ''}: {window_line(ys)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folders", nargs="+", type=Path, help="a condition's folder of kept runs (e.g. aa-runs/AA)")
     p.add_argument("--thresholds", type=Path, default=Path(__file__).resolve().parents[1] / "thresholds.json")
+    p.add_argument("--by-window", action="store_true", help="the start order's effect along a trial, window by window")
     args = p.parse_args(argv)
-    by_rule: dict[str, dict[str, list[float]]] = {}
-    runs = 0
-    for folder in args.folders:
-        for run in sorted(x for x in folder.iterdir() if (x / "locust_raw.csv").exists()):
-            runs += 1
-            for rule, got in trial_ratios.of_run(run, args.thresholds).items():
-                groups = by_rule.setdefault(rule, {"all": [], "candidate first": [], "baseline first": []})
-                for y, first in zip(got["ln_ratios"], got["candidate_first"], strict=True):
-                    groups["all"].append(y)
-                    if first is not None:
-                        groups["candidate first" if first else "baseline first"].append(y)
-    if not by_rule:
+    runs = [run for folder in args.folders for run in sorted(folder.iterdir()) if (run / "locust_raw.csv").exists()]
+    if not runs:
         sys.exit("no kept runs with raw samples under " + ", ".join(map(str, args.folders)))
-    print(f"{runs} runs; ratio = candidate/baseline, geometric mean over trials, 95% interval")
+    if args.by_window:
+        print_by_window(runs, args.thresholds)
+        return
+    by_rule: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        for rule, got in trial_ratios.of_run(run, args.thresholds).items():
+            groups = by_rule.setdefault(rule, {"all": [], "candidate first": [], "baseline first": []})
+            for y, first in zip(got["ln_ratios"], got["candidate_first"], strict=True):
+                groups["all"].append(y)
+                if first is not None:
+                    groups["candidate first" if first else "baseline first"].append(y)
+    print(f"{len(runs)} runs; ratio = candidate/baseline, geometric mean over trials, 95% interval")
     for rule, groups in by_rule.items():
         a, b = groups["candidate first"], groups["baseline first"]
         p_value = stats.ttest_ind(a, b, equal_var=False).pvalue if len(a) > 1 and len(b) > 1 else float("nan")

@@ -1,12 +1,13 @@
-"""The benchmarks' own arithmetic: judging a series again from its trials' ratios."""
+"""The benchmarks' own arithmetic: judging a series again from its trials' ratios, reading kept runs."""
 
 import argparse
 import json
 import math
 
+import numpy as np
 import pytest
 
-from benchmarks import regression_detection, trial_ratios
+from benchmarks import regression_detection, start_order, trial_ratios
 
 
 def test_trials_are_judged_as_the_comparison_judges_them():
@@ -67,3 +68,34 @@ def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):
     args = series_args(tmp_path, shift=[("p50 of GET /x", 1.1)])
     with pytest.raises(SystemExit, match="no regression rule 'p50 of GET /x'"):
         regression_detection.rejudge_ratios(args, ["A/A"])
+
+
+def kept_run(folder, slower_first: float) -> None:
+    """A kept run of two 30 s trials (candidate started first, then baseline
+    first) in which the side started first is `slower_first` times slower."""
+    folder.mkdir()
+    t0 = 1_800_000_000.0
+    rng = np.random.default_rng(1)
+    rows, spans = ["time,type,name,response_time_ms,ok"], []
+    for n, first in enumerate(("candidate", "baseline"), 1):
+        start = t0 + (n - 1) * 40
+        spans.append([start, start, start + 30])
+        for t, ms in zip(start + np.arange(0, 30, 0.05), rng.lognormal(3, 0.2, 600), strict=True):
+            for side in ("baseline", "candidate"):
+                rows.append(f"{t:.3f},GET,[{side}] /e,{ms * (slower_first if side == first else 1):.3f},1")
+        for side, second in ((first, "01"), ({"candidate": "baseline", "baseline": "candidate"}[first], "02")):
+            (folder / f"backend-{side}-trial{n}.log").write_text(f"2027-01-15 08:00:{second},000 INFO backend up\n")
+    (folder / "locust_raw.csv").write_text("\n".join(rows) + "\n")
+    (folder / "locust_run_info.json").write_text(json.dumps({"trials": spans}))
+
+
+def test_the_start_order_effect_is_read_window_by_window(tmp_path):
+    kept_run(tmp_path / "run", slower_first=1.04)
+    (tmp_path / "t.json").write_text(
+        json.dumps({"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": 0.1}}}})
+    )
+    windows = start_order.first_over_second(tmp_path / "run", tmp_path / "t.json")["p50 of GET /e"]
+    assert sorted(windows) == [0, 1, 2, 3, 4, 5]
+    for ys in windows.values():
+        assert len(ys) == 2  # one per trial, whichever side started first
+        assert all(abs(y - math.log(1.04)) < 0.006 for y in ys)  # the histograms' bins are 0.6% wide
