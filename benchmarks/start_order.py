@@ -28,8 +28,7 @@ import numpy as np
 from scipy import stats
 
 from benchmarks import trial_ratios
-from perfgate import compare, results, samples
-from perfgate import thresholds as limits_file
+from perfgate import compare
 
 
 def mean_interval(ys: list[float]) -> str:
@@ -42,23 +41,17 @@ def mean_interval(ys: list[float]) -> str:
 
 def first_over_second(run: Path, thresholds: Path) -> dict[str, dict[int, list[float]]]:
     """{rule: {window of the trial (0: warm-up): [ln(first started / second started), one per trial]}}."""
-    limits = limits_file.load(thresholds)
-    raw = samples.load(run / "locust_raw.csv").ok
-    spans = results.load_run_info(run / "locust_run_info.json").trials
+    kept = trial_ratios.load(run, thresholds)
     out: dict[str, dict[int, list[float]]] = {}
-    for rule in limits.regressions:
-        base, cand = raw.get((samples.BASELINE, rule.entry)), raw.get((samples.CANDIDATE, rule.entry))
-        if base is None or cand is None:
-            continue
-        by_window = out.setdefault(f"p{rule.percentile} of {rule.entry}", {})
-        for n, (start, _, stop) in enumerate(spans, 1):
-            first = trial_ratios.candidate_first(run, n)
+    for name, rule, base, cand in kept.rules:
+        by_window = out.setdefault(name, {})
+        for span, first in zip(kept.spans, kept.candidate_first, strict=True):
             if first is None:
                 continue
-            hb, hc, starts = compare.paired_windows(base, cand, limits.window_s, skip=0, span=(start, stop))
-            ys = np.log(compare.hist_percentiles(hc, rule.percentile) / compare.hist_percentiles(hb, rule.percentile))
+            hb, hc, starts = compare.paired_windows(base, cand, kept.window_s, skip=0, span=span)
+            ys = np.log(compare.window_ratios(hb, hc, rule.percentile))
             for at, y in zip(starts, ys if first else -ys, strict=True):
-                by_window.setdefault(round(at / limits.window_s), []).append(float(y))
+                by_window.setdefault(round(at / kept.window_s), []).append(float(y))
     return out
 
 
@@ -67,17 +60,45 @@ def window_line(ys: list[float]) -> str:
     return f"{math.expm1(statistics.fmean(ys)):+.2%} ± {se:.2%} ({len(ys)})"
 
 
-def print_by_window(runs: list[Path], thresholds: Path) -> None:
+def by_window(runs: list[Path], thresholds: Path) -> dict[str, dict[int, list[float]]]:
+    """first_over_second of every run, the trials put together."""
     by_rule: dict[str, dict[int, list[float]]] = {}
     for run in runs:
         for rule, windows in first_over_second(run, thresholds).items():
             for at, ys in windows.items():
                 by_rule.setdefault(rule, {}).setdefault(at, []).extend(ys)
-    print(f"{len(runs)} runs; first started / second started, mean ± standard error (trials), per window of a trial")
+    return by_rule
+
+
+def print_by_window(by_rule: dict[str, dict[int, list[float]]], runs: int) -> None:
+    print(f"{runs} runs; first started / second started, mean ± standard error (trials), per window of a trial")
     for rule, windows in by_rule.items():
         print(rule)
         for at, ys in sorted(windows.items()):
             print(f"  window {at}{' (warm-up)' if at == 0 else ''}: {window_line(ys)}")
+
+
+def by_start_order(runs: list[Path], thresholds: Path) -> dict[str, dict[str, list[float]]]:
+    """{rule: {"all" | "candidate first" | "baseline first": [ln ratio of each trial]}}."""
+    by_rule: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        for rule, got in trial_ratios.of_run(run, thresholds).items():
+            groups = by_rule.setdefault(rule, {"all": [], "candidate first": [], "baseline first": []})
+            for y, first in zip(got["ln_ratios"], got["candidate_first"], strict=True):
+                groups["all"].append(y)
+                if first is not None:
+                    groups["candidate first" if first else "baseline first"].append(y)
+    return by_rule
+
+
+def print_by_start_order(by_rule: dict[str, dict[str, list[float]]], runs: int) -> None:
+    print(f"{runs} runs; ratio = candidate/baseline, geometric mean over trials, 95% interval")
+    for rule, groups in by_rule.items():
+        a, b = groups["candidate first"], groups["baseline first"]
+        p_value = stats.ttest_ind(a, b, equal_var=False).pvalue if len(a) > 1 and len(b) > 1 else float("nan")
+        print(f"{rule}\n  all trials:      {mean_interval(groups['all'])}")
+        print(f"  candidate first: {mean_interval(a)}\n  baseline first:  {mean_interval(b)}")
+        print(f"  start order: Welch's t-test p = {p_value:.3f}; trials' sd {np.std(groups['all'], ddof=1):.2%}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,27 +107,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--thresholds", type=Path, default=Path(__file__).resolve().parents[1] / "thresholds.json")
     p.add_argument("--by-window", action="store_true", help="the start order's effect along a trial, window by window")
     args = p.parse_args(argv)
+    if missing := [str(folder) for folder in args.folders if not folder.is_dir()]:
+        sys.exit(f"no such folder: {', '.join(missing)}; expected folders of runs kept by regression_detection --keep")
     runs = [run for folder in args.folders for run in sorted(folder.iterdir()) if (run / "locust_raw.csv").exists()]
-    if not runs:
-        sys.exit("no kept runs with raw samples under " + ", ".join(map(str, args.folders)))
-    if args.by_window:
-        print_by_window(runs, args.thresholds)
-        return
-    by_rule: dict[str, dict[str, list[float]]] = {}
-    for run in runs:
-        for rule, got in trial_ratios.of_run(run, args.thresholds).items():
-            groups = by_rule.setdefault(rule, {"all": [], "candidate first": [], "baseline first": []})
-            for y, first in zip(got["ln_ratios"], got["candidate_first"], strict=True):
-                groups["all"].append(y)
-                if first is not None:
-                    groups["candidate first" if first else "baseline first"].append(y)
-    print(f"{len(runs)} runs; ratio = candidate/baseline, geometric mean over trials, 95% interval")
-    for rule, groups in by_rule.items():
-        a, b = groups["candidate first"], groups["baseline first"]
-        p_value = stats.ttest_ind(a, b, equal_var=False).pvalue if len(a) > 1 and len(b) > 1 else float("nan")
-        print(f"{rule}\n  all trials:      {mean_interval(groups['all'])}")
-        print(f"  candidate first: {mean_interval(a)}\n  baseline first:  {mean_interval(b)}")
-        print(f"  start order: Welch's t-test p = {p_value:.3f}; trials' sd {np.std(groups['all'], ddof=1):.2%}")
+    collect, show = (by_window, print_by_window) if args.by_window else (by_start_order, print_by_start_order)
+    by_rule = collect(runs, args.thresholds)
+    if not by_rule:
+        sys.exit(
+            f"no kept runs with samples of {args.thresholds}'s regression rules under "
+            + ", ".join(map(str, args.folders))
+        )
+    show(by_rule, len(runs))
 
 
 if __name__ == "__main__":

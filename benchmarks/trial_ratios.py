@@ -5,12 +5,14 @@ series can be judged again at other tolerances without its raw samples."""
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from perfgate import compare, results, samples
 from perfgate import thresholds as limits_file
+from perfgate.thresholds import RegressionRule
 
 UP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*backend up")
 
@@ -30,31 +32,47 @@ def candidate_first(run: Path, trial: int) -> bool | None:
     return None if not base or not cand else cand < base
 
 
-def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
-    """{rule name: {"ln_ratios": [per trial], "within_log": windows' se, "candidate_first": [per trial]}}."""
+@dataclass
+class KeptRun:
+    """What a kept run holds for its regression rules, read once."""
+
+    spans: list[tuple[float, float]]  # (start, stop) of each trial
+    candidate_first: list[bool | None]  # per trial; None where a backend log does not say
+    rules: list[tuple[str, RegressionRule, samples.Samples, samples.Samples]]  # name, rule, baseline, candidate
+    window_s: float
+    confidence: float
+
+
+def load(run: Path, thresholds: Path) -> KeptRun:
+    """The regression rules of `thresholds` with samples on both sides of `run`."""
     limits = limits_file.load(thresholds)
     raw = samples.load(run / "locust_raw.csv").ok
-    spans = results.load_run_info(run / "locust_run_info.json").trials
-    out = {}
+    spans = [(start, stop) for start, _, stop in results.load_run_info(run / "locust_run_info.json").trials]
+    rules = []
     for rule in limits.regressions:
         base, cand = raw.get((samples.BASELINE, rule.entry)), raw.get((samples.CANDIDATE, rule.entry))
-        if base is None or cand is None:
-            continue
-        parts = [compare.paired_windows(base, cand, limits.window_s, span=(a, b)) for a, _, b in spans]
+        if base is not None and cand is not None:
+            rules.append((f"p{rule.percentile} of {rule.entry}", rule, base, cand))
+    first = [candidate_first(run, n) for n in range(1, len(spans) + 1)]
+    return KeptRun(spans, first, rules, limits.window_s, limits.confidence)
+
+
+def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
+    """{rule name: {"ln_ratios": [per trial], "within_log": windows' se, "candidate_first": [per trial]}}."""
+    kept = load(run, thresholds)
+    out = {}
+    for name, rule, base, cand in kept.rules:
+        parts = [compare.paired_windows(base, cand, kept.window_s, span=span) for span in kept.spans]
         ratios, first = [], []
-        for n, part in enumerate(parts, 1):
+        for part, started in zip(parts, kept.candidate_first, strict=True):
             ys = compare.trial_log_ratios([part], rule.percentile)
             if len(ys):
                 ratios.append(round(float(ys[0]), 6))
-                first.append(candidate_first(run, n))
+                first.append(started)
         hb, hc = compare.pooled(parts)
         enough = len(hb) >= compare.MIN_WINDOWS
-        within = compare.bootstrap_ratio(hb, hc, rule.percentile, limits.confidence)[3] if enough else math.nan
-        out[f"p{rule.percentile} of {rule.entry}"] = {
-            "ln_ratios": ratios,
-            "within_log": round(within, 6),
-            "candidate_first": first,
-        }
+        within = compare.bootstrap_ratio(hb, hc, rule.percentile, kept.confidence)[3] if enough else math.nan
+        out[name] = {"ln_ratios": ratios, "within_log": round(within, 6), "candidate_first": first}
     return out
 
 

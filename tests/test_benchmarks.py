@@ -73,7 +73,7 @@ def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):
 def kept_run(folder, slower_first: float) -> None:
     """A kept run of two 30 s trials (candidate started first, then baseline
     first) in which the side started first is `slower_first` times slower."""
-    folder.mkdir()
+    folder.mkdir(parents=True)
     t0 = 1_800_000_000.0
     rng = np.random.default_rng(1)
     rows, spans = ["time,type,name,response_time_ms,ok"], []
@@ -83,7 +83,8 @@ def kept_run(folder, slower_first: float) -> None:
         for t, ms in zip(start + np.arange(0, 30, 0.05), rng.lognormal(3, 0.2, 600), strict=True):
             for side in ("baseline", "candidate"):
                 rows.append(f"{t:.3f},GET,[{side}] /e,{ms * (slower_first if side == first else 1):.3f},1")
-        for side, second in ((first, "01"), ({"candidate": "baseline", "baseline": "candidate"}[first], "02")):
+        then = "baseline" if first == "candidate" else "candidate"
+        for side, second in ((first, "01"), (then, "02")):
             (folder / f"backend-{side}-trial{n}.log").write_text(f"2027-01-15 08:00:{second},000 INFO backend up\n")
     (folder / "locust_raw.csv").write_text("\n".join(rows) + "\n")
     (folder / "locust_run_info.json").write_text(json.dumps({"trials": spans}))
@@ -99,3 +100,15 @@ def test_the_start_order_effect_is_read_window_by_window(tmp_path):
     for ys in windows.values():
         assert len(ys) == 2  # one per trial, whichever side started first
         assert all(abs(y - math.log(1.04)) < 0.006 for y in ys)  # the histograms' bins are 0.6% wide
+
+
+def test_start_order_says_what_it_did_not_find(tmp_path):
+    with pytest.raises(SystemExit, match="no such folder: .*nope"):
+        start_order.main([str(tmp_path / "nope")])
+    (tmp_path / "t.json").write_text(
+        json.dumps({"entries": {"GET /x": {"failure_ratio": 0}}, "regression": {"entries": {"GET /x": {"p50": 0.1}}}})
+    )
+    kept_run(tmp_path / "runs" / "0", slower_first=1.0)  # samples of GET /e only
+    for view in ([], ["--by-window"]):
+        with pytest.raises(SystemExit, match="no kept runs with samples of .*t.json's regression rules"):
+            start_order.main([*view, "--thresholds", str(tmp_path / "t.json"), str(tmp_path / "runs")])

@@ -170,6 +170,11 @@ def pooled(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.n
     return np.concatenate([b for b, _, _ in parts]), np.concatenate([c for _, c, _ in parts])
 
 
+def window_ratios(hb: np.ndarray, hc: np.ndarray, q: float) -> np.ndarray:
+    """candidate / baseline of percentile q in each window."""
+    return hist_percentiles(hc, q) / hist_percentiles(hb, q)
+
+
 def trial_log_ratios(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], q: float) -> np.ndarray:
     """ln(candidate / baseline) of each trial's percentile over its own windows."""
     return np.array([math.log(_whole(c, q) / _whole(b, q)) for b, c, _ in parts if len(b) >= MIN_WINDOWS_FOR_RATIO])
@@ -244,7 +249,6 @@ def compare_entry(
             factor = math.sqrt(1 + tau**2 / (judged_trials * se**2))
             low, high = ratio * (low / ratio) ** factor, ratio * (high / ratio) ** factor
             se *= factor
-    window_ratios = hist_percentiles(hc, rule.percentile) / hist_percentiles(hb, rule.percentile)
     return Comparison(
         entry=rule.entry,
         percentile=rule.percentile,
@@ -259,7 +263,7 @@ def compare_entry(
         trials=len(ys) if method == "trials" else judged_trials,
         within_log=within,
         method=method,
-        per_window=list(zip(starts.tolist(), window_ratios.tolist(), strict=True)),
+        per_window=list(zip(starts.tolist(), window_ratios(hb, hc, rule.percentile).tolist(), strict=True)),
     )
 
 
