@@ -179,31 +179,29 @@ def shift_arg(text: str) -> tuple[str, float]:
     return name.strip(), value
 
 
-def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
-    """The runs in --json judged again from their trials' own ratios at --thresholds'
-    tolerances (regression rules only; absolute thresholds are not re-checked).
-    --shift multiplies a rule's every trial ratio: an A/A series' own noise
-    around a known slowdown, to see what the tolerances would catch."""
-    from perfgate import thresholds
+def replay_looks(
+    trials: dict[str, dict], tolerance: dict[str, float], confidence: float, looks: tuple[int, ...], shift: dict
+) -> tuple[int, list[dict]]:
+    """A run's looks replayed from its trials' stored ratios: after the planned
+    trials and each one after, every rule judged on the trials so far, the
+    run stopping at the first look where all are decided, or at its last
+    stored trial. Only the pooled windows' se is stored; at an earlier look
+    it is taken as that se times sqrt(stored / k), since it shrinks with the
+    square root of the windows. Returns (trials used, results)."""
     from perfgate.compare import critical_value
 
-    limits = thresholds.load(args.thresholds)
-    tolerance = {f"p{r.percentile} of {r.entry}": r.tolerance for r in limits.regressions}
-    looks, runs = looks_of(args), []
-    shift = dict(args.shift)
-    if unknown := sorted(set(shift) - set(tolerance)):
-        sys.exit(f"--shift: no regression rule {', '.join(map(repr, unknown))}; expected one of {', '.join(tolerance)}")
-    for run in json.loads(args.json.read_text()):
-        if run["condition"] not in names or not run.get("trials"):
-            continue
+    rules = {name: got for name, got in trials.items() if name in tolerance and len(got["ln_ratios"]) >= 3}
+    stored = max((len(got["ln_ratios"]) for got in rules.values()), default=0)
+    results: list[dict] = []
+    for k in range(min(looks[0], stored), stored + 1):
         results = []
-        for name, got in run["trials"].items():
-            k = len(got["ln_ratios"])
-            if name not in tolerance or k < 3:
+        for name, got in rules.items():
+            ys = [y + math.log(shift.get(name, 1.0)) for y in got["ln_ratios"][:k]]
+            if len(ys) < 3:
                 continue
-            critical = critical_value(limits.confidence, looks, k)
-            ys = [y + math.log(shift.get(name, 1.0)) for y in got["ln_ratios"]]
-            status, low, high = trial_ratios.judge(ys, got["within_log"], tolerance[name], critical)
+            within = got["within_log"] * math.sqrt(len(got["ln_ratios"]) / len(ys))
+            critical = critical_value(confidence, looks, len(ys))
+            status, low, high = trial_ratios.judge(ys, within, tolerance[name], critical)
             ratio = math.exp(statistics.fmean(ys))
             results.append(
                 {
@@ -214,9 +212,32 @@ def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
                     "ratio": ratio,
                     "baseline": 1.0,
                     "measured": ratio,
-                    "message": f"over {k} trials",
+                    "message": f"over {len(ys)} trials",
                 }
             )
+        if results and all(r["status"] != "inconclusive" for r in results) and k in looks[:-1]:
+            return k, results
+    return stored, results
+
+
+def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
+    """The runs in --json judged again from their trials' own ratios at --thresholds'
+    tolerances and confidence (regression rules only; absolute thresholds are
+    not re-checked), their looks replayed (`replay_looks`). --shift multiplies
+    a rule's every trial ratio: an A/A series' own noise around a known
+    slowdown, to see what the tolerances would catch."""
+    from perfgate import thresholds
+
+    limits = thresholds.load(args.thresholds)
+    tolerance = {f"p{r.percentile} of {r.entry}": r.tolerance for r in limits.regressions}
+    looks, runs = looks_of(args), []
+    shift = dict(args.shift)
+    if unknown := sorted(set(shift) - set(tolerance)):
+        sys.exit(f"--shift: no regression rule {', '.join(map(repr, unknown))}; expected one of {', '.join(tolerance)}")
+    for run in json.loads(args.json.read_text()):
+        if run["condition"] not in names or not run.get("trials"):
+            continue
+        _, results = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift)
         statuses = {r["status"] for r in results}
         code = 1 if "fail" in statuses else 3 if statuses - {"pass"} else 0
         runs.append(

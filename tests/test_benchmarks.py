@@ -53,7 +53,27 @@ def test_a_series_is_judged_again_at_other_tolerances(tmp_path):
     args.shift = [regression_detection.shift_arg("p50 of GET /e=1.10")]
     [shifted] = regression_detection.rejudge_ratios(args, ["A/A"])
     assert shifted["results"][0]["status"] == "fail"
-    assert math.isclose(shifted["results"][0]["ratio"], runs[0.10]["results"][0]["ratio"] * 1.10)
+    k = int(shifted["results"][0]["message"].split()[1])  # a clear failure may stop the run at an earlier look
+    assert math.isclose(shifted["results"][0]["ratio"], math.exp(np.mean(ys[:k])) * 1.10)
+
+
+def test_a_runs_looks_are_replayed_and_it_stops_where_the_gate_would():
+    looks, tolerance = (4, 5, 6, 7, 8, 9, 10), {"p50 of GET /e": 0.05}
+    steady = [math.log(r) for r in (1.001, 0.999, 1.000, 1.001, 0.999, 1.000, 1.001, 0.999, 1.000, 1.001)]
+    used, [result] = regression_detection.replay_looks(
+        {"p50 of GET /e": {"ln_ratios": steady, "within_log": 0.001}}, tolerance, 0.95, looks, {}
+    )
+    assert (used, result["status"], result["message"]) == (4, "pass", "over 4 trials")  # clear at the first look
+    noisy = [math.log(r) for r in (1.10, 0.92, 1.09, 0.93, 1.08, 0.91, 1.10, 0.92, 1.09, 0.93)]
+    used, [result] = regression_detection.replay_looks(
+        {"p50 of GET /e": {"ln_ratios": noisy, "within_log": 0.001}}, tolerance, 0.95, looks, {}
+    )
+    assert (used, result["status"]) == (10, "inconclusive")  # never decided: every stored trial is used
+    # a run that stopped early under a stricter rule has fewer trials stored: the replay ends there
+    used, [result] = regression_detection.replay_looks(
+        {"p50 of GET /e": {"ln_ratios": noisy[:6], "within_log": 0.001}}, tolerance, 0.95, looks, {}
+    )
+    assert used == 6 and result["message"] == "over 6 trials"
 
 
 def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):
