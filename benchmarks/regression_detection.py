@@ -276,28 +276,69 @@ def trials_used(run: dict) -> int | None:
     return max(found) if found else None
 
 
-def tables(runs: list[dict], names: list[str]) -> None:
+def rule_rows(runs: list[dict], names: list[str]) -> list[dict]:
+    """Per condition and regression rule: counts of each status, the median
+    ratio and half-width (of ln ratio, about the ± in percent), and how often
+    the interval held 1.0."""
     outcomes: dict[tuple[str, str], list[tuple[str, float, float, bool]]] = defaultdict(list)
     for run in runs:
         for r in run["results"]:
             if r["metric"].endswith("_regression") and r["baseline"] and r["interval"]:
                 low, high = r["interval"]
-                half_width = math.log(high / low) / 2  # of ln ratio: about the ± in percent
-                holds_one = low <= 1.0 <= high
                 outcomes[(run["condition"], r["name"])].append(
-                    (r["status"], r.get("ratio") or r["measured"] / r["baseline"], half_width, holds_one)
+                    (
+                        r["status"],
+                        r.get("ratio") or r["measured"] / r["baseline"],
+                        math.log(high / low) / 2,
+                        low <= 1.0 <= high,
+                    )
                 )
-    print(f"{'condition':20} {'rule':44} {'fail':>7} {'pass':>7} {'inconcl.':>8} {'ratio':>7} {'±':>6} {'holds 1':>8}")
+    rows = []
     for (name, rule), got in sorted(outcomes.items(), key=lambda kv: (names.index(kv[0][0]), kv[0][1])):
-        n = len(got)
-        count = {s: sum(1 for st, *_ in got if st == s) for s in ("fail", "pass", "inconclusive")}
-        ratio = statistics.median(g[1] for g in got)
-        half = statistics.median(g[2] for g in got)
-        holds = sum(1 for g in got if g[3])
-        print(
-            f"{name:20} {rule:44} {count['fail']:>3}/{n:<3} {count['pass']:>3}/{n:<3} {count['inconclusive']:>4}/{n:<3}"
-            f" {ratio:7.3f} {half:6.1%} {holds:>4}/{n:<3}"
+        rows.append(
+            {
+                "condition": name,
+                "rule": rule,
+                "n": len(got),
+                **{s: sum(1 for st, *_ in got if st == s) for s in ("fail", "pass", "inconclusive")},
+                "ratio": statistics.median(g[1] for g in got),
+                "half": statistics.median(g[2] for g in got),
+                "holds": sum(1 for g in got if g[3]),
+            }
         )
+    return rows
+
+
+def markdown_table(rows: list[dict], tolerance: dict[str, float]) -> list[str]:
+    """The rule table as the README shows it."""
+    lines = [
+        "| condition | rule (tolerance) | fail | pass | inconclusive | ratio | ± | holds 1.0 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    order, conditions = list(tolerance), list(dict.fromkeys(r["condition"] for r in rows))
+
+    def label(r: dict) -> str:  # a live verdict says "p50 regression of X", a judged-again one "p50 of X"
+        return r["rule"].replace(" regression of ", " of ")
+
+    for r in sorted(
+        rows,
+        key=lambda r: (conditions.index(r["condition"]), order.index(label(r)) if label(r) in order else len(order)),
+    ):
+        n, tol = r["n"], tolerance.get(label(r))
+        rule = label(r).replace("ASYNC ", "") + (f" ({tol:.0%})" if tol is not None else "")
+        lines.append(
+            f"| {r['condition']} | {rule} | {r['fail']}/{n} | {r['pass']}/{n} | {r['inconclusive']}/{n} "
+            f"| {r['ratio']:.3f} | {r['half']:.1%} | {r['holds']}/{n} |"
+        )
+    return lines
+
+
+def tables(runs: list[dict], names: list[str]) -> None:
+    print(f"{'condition':20} {'rule':44} {'fail':>7} {'pass':>7} {'inconcl.':>8} {'ratio':>7} {'±':>6} {'holds 1':>8}")
+    for r in rule_rows(runs, names):
+        n = r["n"]
+        counts = f"{r['fail']:>3}/{n:<3} {r['pass']:>3}/{n:<3} {r['inconclusive']:>4}/{n:<3}"
+        print(f"{r['condition']:20} {r['rule']:44} {counts} {r['ratio']:7.3f} {r['half']:6.1%} {r['holds']:>4}/{n:<3}")
     print()
     print(f"{'condition':20} exit codes (0 pass, 1 fail, 3 no verdict): counts; green; overloaded; stopped early")
     for name in names:
@@ -331,6 +372,9 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="every run's results, written as it finishes; resumed from")
     p.add_argument("--keep", type=Path, help="keep each run's results folder (raw samples included) under here")
     p.add_argument("--report", action="store_true", help="only print the tables of what --json holds")
+    p.add_argument(
+        "--markdown", action="store_true", help="also print the rule table in Markdown, as the README has it"
+    )
     p.add_argument(
         "--rejudge",
         action="store_true",
@@ -374,6 +418,18 @@ def main() -> None:
         + "".join(f"; candidate shifted x{factor:g} in {name}" for name, factor in args.shift)
     )
     tables(runs, names)
+    if args.markdown:
+        from perfgate import thresholds
+
+        limits = thresholds.load(args.thresholds)
+        print()
+        print(
+            "\n".join(
+                markdown_table(
+                    rule_rows(runs, names), {f"p{r.percentile} of {r.entry}": r.tolerance for r in limits.regressions}
+                )
+            )
+        )
 
 
 if __name__ == "__main__":

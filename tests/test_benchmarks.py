@@ -132,3 +132,16 @@ def test_start_order_says_what_it_did_not_find(tmp_path):
     for view in ([], ["--by-window"]):
         with pytest.raises(SystemExit, match="no kept runs with samples of .*t.json's regression rules"):
             start_order.main([*view, "--thresholds", str(tmp_path / "t.json"), str(tmp_path / "runs")])
+
+
+def test_the_rule_table_counts_each_status_and_reads_as_the_readme_has_it():
+    def run(status: str, low: float, high: float) -> dict:
+        result = {"name": "p50 regression of GET /e", "metric": "p50_regression", "status": status}
+        return {"condition": "A/A", "results": [{**result, "interval": [low, high], "ratio": 1.0, "baseline": 1.0}]}
+
+    runs = [run("pass", 0.98, 1.02), run("pass", 0.99, 1.03), run("inconclusive", 1.01, 1.08)]
+    [row] = regression_detection.rule_rows(runs, ["A/A"])
+    assert (row["n"], row["pass"], row["inconclusive"], row["fail"], row["holds"]) == (3, 2, 1, 0, 2)
+    header, _, line = regression_detection.markdown_table([row], {"p50 of GET /e": 0.05})
+    assert header.startswith("| condition | rule (tolerance) |")
+    assert line.startswith("| A/A | p50 of GET /e (5%) | 0/3 | 2/3 | 1/3 | 1.000 |") and line.endswith("| 2/3 |")
