@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import regression_detection, start_order, trial_ratios
+from benchmarks import regression_detection, rejudge, series_report, start_order, trial_ratios
 
 
 def test_trials_are_judged_as_the_comparison_judges_them():
@@ -45,13 +45,13 @@ def test_a_series_is_judged_again_at_other_tolerances(tmp_path):
             )
         )
         args = series_args(tmp_path)
-        assert regression_detection.looks_of(args) == (4, 5, 6, 7, 8, 9, 10)
-        [runs[tolerance]] = regression_detection.rejudge_ratios(args, ["A/A"])
+        assert rejudge.looks_of(args) == (4, 5, 6, 7, 8, 9, 10)
+        [runs[tolerance]] = rejudge.rejudge_ratios(args, ["A/A"])
     assert (runs[0.02]["exit"], runs[0.02]["results"][0]["status"]) == (1, "fail")
     assert (runs[0.10]["exit"], runs[0.10]["results"][0]["status"]) == (0, "pass")
     # the same noise around a known slowdown: what the tolerance would catch
-    args.shift = [regression_detection.shift_arg("p50 of GET /e=1.10")]
-    [shifted] = regression_detection.rejudge_ratios(args, ["A/A"])
+    args.shift = [rejudge.shift_arg("p50 of GET /e=1.10")]
+    [shifted] = rejudge.rejudge_ratios(args, ["A/A"])
     assert shifted["results"][0]["status"] == "fail"
     k = int(shifted["results"][0]["message"].split()[1])  # a clear failure may stop the run at an earlier look
     assert math.isclose(shifted["results"][0]["ratio"], math.exp(np.mean(ys[:k])) * 1.10)
@@ -60,34 +60,34 @@ def test_a_series_is_judged_again_at_other_tolerances(tmp_path):
 def test_a_runs_looks_are_replayed_and_it_stops_where_the_gate_would():
     looks, tolerance = (4, 5, 6, 7, 8, 9, 10), {"p50 of GET /e": 0.05}
     steady = [math.log(r) for r in (1.001, 0.999, 1.000, 1.001, 0.999, 1.000, 1.001, 0.999, 1.000, 1.001)]
-    used, [result] = regression_detection.replay_looks(
+    used, [result] = rejudge.replay_looks(
         {"p50 of GET /e": {"ln_ratios": steady, "within_log": 0.001}}, tolerance, 0.95, looks, {}
     )
     assert (used, result["status"], result["message"]) == (4, "pass", "over 4 trials")  # clear at the first look
     noisy = [math.log(r) for r in (1.10, 0.92, 1.09, 0.93, 1.08, 0.91, 1.10, 0.92, 1.09, 0.93)]
-    used, [result] = regression_detection.replay_looks(
+    used, [result] = rejudge.replay_looks(
         {"p50 of GET /e": {"ln_ratios": noisy, "within_log": 0.001}}, tolerance, 0.95, looks, {}
     )
     assert (used, result["status"]) == (10, "inconclusive")  # never decided: every stored trial is used
     # a run that stopped early under a stricter rule has fewer trials stored: the replay ends there
-    used, [result] = regression_detection.replay_looks(
+    used, [result] = rejudge.replay_looks(
         {"p50 of GET /e": {"ln_ratios": noisy[:6], "within_log": 0.001}}, tolerance, 0.95, looks, {}
     )
     assert used == 6 and result["message"] == "over 6 trials"
 
 
 def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):
-    assert regression_detection.shift_arg("p95 of GET /a=b=1.05") == ("p95 of GET /a=b", 1.05)
+    assert rejudge.shift_arg("p95 of GET /a=b=1.05") == ("p95 of GET /a=b", 1.05)
     for bad in ("p95 of GET /a", "=1.05", "p95 of GET /a=x", "p95 of GET /a=-1"):
         with pytest.raises(argparse.ArgumentTypeError, match="RULE=FACTOR"):
-            regression_detection.shift_arg(bad)
+            rejudge.shift_arg(bad)
     (tmp_path / "s.json").write_text("[]")
     (tmp_path / "t.json").write_text(
         json.dumps({"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": 0.1}}}})
     )
     args = series_args(tmp_path, shift=[("p50 of GET /x", 1.1)])
     with pytest.raises(SystemExit, match="no regression rule 'p50 of GET /x'"):
-        regression_detection.rejudge_ratios(args, ["A/A"])
+        rejudge.rejudge_ratios(args, ["A/A"])
 
 
 def kept_run(folder, slower_first: float) -> None:
@@ -140,8 +140,23 @@ def test_the_rule_table_counts_each_status_and_reads_as_the_readme_has_it():
         return {"condition": "A/A", "results": [{**result, "interval": [low, high], "ratio": 1.0, "baseline": 1.0}]}
 
     runs = [run("pass", 0.98, 1.02), run("pass", 0.99, 1.03), run("inconclusive", 1.01, 1.08)]
-    [row] = regression_detection.rule_rows(runs, ["A/A"])
+    [row] = series_report.rule_rows(runs, ["A/A"])
     assert (row["n"], row["pass"], row["inconclusive"], row["fail"], row["holds"]) == (3, 2, 1, 0, 2)
-    header, _, line = regression_detection.markdown_table([row], {"p50 of GET /e": 0.05})
+    header, _, line = series_report.markdown_table([row], {"p50 of GET /e": 0.05})
     assert header.startswith("| condition | rule (tolerance) |")
     assert line.startswith("| A/A | p50 of GET /e (5%) | 0/3 | 2/3 | 1/3 | 1.000 |") and line.endswith("| 2/3 |")
+
+
+def test_the_catch_table_counts_the_runs_each_slowdown_fails(tmp_path):
+    ys = [math.log(r) for r in (1.004, 0.996, 1.002, 0.998, 1.003, 0.997, 1.001, 0.999, 1.0, 1.0)]
+    series = [{"condition": "A/A", "trial": 0, "trials": {"p50 of GET /e": {"ln_ratios": ys, "within_log": 0.001}}}]
+    (tmp_path / "s.json").write_text(json.dumps(series))
+    (tmp_path / "t.json").write_text(
+        json.dumps({"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": 0.05}}}})
+    )
+    _, _, row = rejudge.catch_table(series_args(tmp_path), ["A/A"], [1.03, 1.10])
+    assert row == "| p50 of GET /e (5%) | 0/1 | 1/1 |"  # +3% is within the tolerance, +10% is caught
+    assert regression_detection.factors_arg("1.03, 1.1") == [1.03, 1.1]
+    for bad in ("", "x", "0.97", "1.03,1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="factors above 1"):
+            regression_detection.factors_arg(bad)

@@ -1,0 +1,148 @@
+"""A stored series judged again, without load: from its trials' own ratios at
+other tolerances or confidence (`rejudge_ratios`, with each run's looks
+replayed), or from kept raw samples with this checkout's whole checker
+(`rejudge`). `--shift` lays a known slowdown over an A/A series' own noise."""
+
+import argparse
+import io
+import json
+import math
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks import trial_ratios
+
+
+def looks_of(args: argparse.Namespace) -> tuple[int, ...]:
+    """The trial counts perf-gate looked at in these runs (its defaults: a trial per 30 s)."""
+    from perfgate.gate_options import DEFAULT_TRIAL_S
+    from perfgate.inputs import run_time_seconds
+
+    planned = args.gate_trials or max(1, run_time_seconds(args.run_time) // DEFAULT_TRIAL_S)
+    if not args.max_run_time:
+        return (planned,)
+    return tuple(range(planned, max(planned, run_time_seconds(args.max_run_time) // DEFAULT_TRIAL_S) + 1))
+
+
+def shift_arg(text: str) -> tuple[str, float]:
+    """ "RULE=FACTOR", e.g. "p50 of ASYNC submit-to-complete=1.03"."""
+    name, sep, factor = text.rpartition("=")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = math.nan
+    if not sep or not name or not value > 0:
+        raise argparse.ArgumentTypeError(f"expected RULE=FACTOR, e.g. 'p50 of POST /requests=1.05'; got {text!r}")
+    return name.strip(), value
+
+
+def replay_looks(
+    trials: dict[str, dict], tolerance: dict[str, float], confidence: float, looks: tuple[int, ...], shift: dict
+) -> tuple[int, list[dict]]:
+    """A run's looks replayed from its trials' stored ratios: after the planned
+    trials and each one after, every rule judged on the trials so far, the
+    run stopping at the first look where all are decided, or at its last
+    stored trial. Only the pooled windows' se is stored; at an earlier look
+    it is taken as that se times sqrt(stored / k), since it shrinks with the
+    square root of the windows. Returns (trials used, results)."""
+    from perfgate.compare import critical_value
+
+    rules = {name: got for name, got in trials.items() if name in tolerance and len(got["ln_ratios"]) >= 3}
+    stored = max((len(got["ln_ratios"]) for got in rules.values()), default=0)
+    results: list[dict] = []
+    for k in range(min(looks[0], stored), stored + 1):
+        results = []
+        for name, got in rules.items():
+            ys = [y + math.log(shift.get(name, 1.0)) for y in got["ln_ratios"][:k]]
+            if len(ys) < 3:
+                continue
+            within = got["within_log"] * math.sqrt(len(got["ln_ratios"]) / len(ys))
+            critical = critical_value(confidence, looks, len(ys))
+            status, low, high = trial_ratios.judge(ys, within, tolerance[name], critical)
+            ratio = math.exp(statistics.fmean(ys))
+            results.append(
+                {
+                    "name": name,
+                    "metric": name.split(" ")[0] + "_regression",
+                    "status": status,
+                    "interval": [low, high],
+                    "ratio": ratio,
+                    "baseline": 1.0,
+                    "measured": ratio,
+                    "message": f"over {len(ys)} trials",
+                }
+            )
+        if results and all(r["status"] != "inconclusive" for r in results) and k in looks[:-1]:
+            return k, results
+    return stored, results
+
+
+def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
+    """The runs in --json judged again from their trials' own ratios at --thresholds'
+    tolerances and confidence (regression rules only; absolute thresholds are
+    not re-checked), their looks replayed (`replay_looks`). --shift multiplies
+    a rule's every trial ratio: an A/A series' own noise around a known
+    slowdown, to see what the tolerances would catch."""
+    from perfgate import thresholds
+
+    limits = thresholds.load(args.thresholds)
+    tolerance = {f"p{r.percentile} of {r.entry}": r.tolerance for r in limits.regressions}
+    looks, runs = looks_of(args), []
+    shift = dict(args.shift)
+    if unknown := sorted(set(shift) - set(tolerance)):
+        sys.exit(f"--shift: no regression rule {', '.join(map(repr, unknown))}; expected one of {', '.join(tolerance)}")
+    for run in json.loads(args.json.read_text()):
+        if run["condition"] not in names or not run.get("trials"):
+            continue
+        _, results = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift)
+        statuses = {r["status"] for r in results}
+        code = 1 if "fail" in statuses else 3 if statuses - {"pass"} else 0
+        runs.append(
+            {"condition": run["condition"], "trial": run["trial"], "exit": code, "verdict": "", "results": results}
+        )
+    return runs
+
+
+def rejudge(args: argparse.Namespace, names: list[str]) -> list[dict]:
+    """The kept runs' raw samples judged again: another estimator, tolerance or
+    window against the same load, in seconds instead of hours. The original
+    run's looks (a sequential run) are not known here: one look."""
+
+    from perfgate import check_cli
+
+    runs = []
+    for name in names:
+        folder = args.keep / name.replace("/", "").replace(" ", "-")
+        for run in sorted(folder.glob("*"), key=lambda p: int(p.name) if p.name.isdigit() else -1):
+            if not (run / "locust_raw.csv").exists():
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "results"
+                shutil.copytree(run, out)
+                check = ["--results", str(out), "--thresholds", str(args.thresholds), "--compare"]
+                code = check_cli.run_check(check_cli.build_parser().parse_args(check), {}, io.StringIO(), io.StringIO())
+                verdict = json.loads((out / "verdict.json").read_text())
+            runs.append({"condition": name, "trial": int(run.name), "exit": code, **verdict})
+    return runs
+
+
+def catch_table(args: argparse.Namespace, names: list[str], factors: list[float]) -> list[str]:
+    """Markdown: per regression rule, in how many of the runs it fails when its
+    every trial ratio is `factor` times larger (that rule alone shifted)."""
+    from perfgate import thresholds
+
+    limits = thresholds.load(args.thresholds)
+    head = "| rule (tolerance) | " + " | ".join(f"+{factor - 1:.0%}" for factor in factors) + " |"
+    lines = [head, "| --- |" + " ---: |" * len(factors)]
+    for rule in limits.regressions:
+        name = f"p{rule.percentile} of {rule.entry}"
+        cells = []
+        for factor in factors:
+            runs = rejudge_ratios(argparse.Namespace(**{**vars(args), "shift": [(name, factor)]}), names)
+            caught = sum(1 for run in runs for r in run["results"] if r["name"] == name and r["status"] == "fail")
+            cells.append(f"{caught}/{len(runs)}")
+        lines.append(f"| {name.replace('ASYNC ', '')} ({rule.tolerance:.0%}) | " + " | ".join(cells) + " |")
+    return lines
