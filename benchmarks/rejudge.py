@@ -135,7 +135,7 @@ def catch_table(args: argparse.Namespace, names: list[str], factors: list[float]
     from perfgate import thresholds
 
     limits = thresholds.load(args.thresholds)
-    head = "| rule (tolerance) | " + " | ".join(f"+{factor - 1:.0%}" for factor in factors) + " |"
+    head = "| rule (tolerance) | " + " | ".join(f"+{round((factor - 1) * 100, 1):g}%" for factor in factors) + " |"
     lines = [head, "| --- |" + " ---: |" * len(factors)]
     for rule in limits.regressions:
         name = f"p{rule.percentile} of {rule.entry}"
@@ -144,5 +144,7 @@ def catch_table(args: argparse.Namespace, names: list[str], factors: list[float]
             runs = rejudge_ratios(argparse.Namespace(**{**vars(args), "shift": [(name, factor)]}), names)
             caught = sum(1 for run in runs for r in run["results"] if r["name"] == name and r["status"] == "fail")
             cells.append(f"{caught}/{len(runs)}")
-        lines.append(f"| {name.replace('ASYNC ', '')} ({rule.tolerance:.0%}) | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {name.replace('ASYNC ', '')} ({round(rule.tolerance * 100, 1):g}%) | " + " | ".join(cells) + " |"
+        )
     return lines

@@ -63,7 +63,7 @@ def markdown_table(rows: list[dict], tolerance: dict[str, float]) -> list[str]:
         key=lambda r: (conditions.index(r["condition"]), order.index(label(r)) if label(r) in order else len(order)),
     ):
         n, tol = r["n"], tolerance.get(label(r))
-        rule = label(r).replace("ASYNC ", "") + (f" ({tol:.0%})" if tol is not None else "")
+        rule = label(r).replace("ASYNC ", "") + (f" ({round(tol * 100, 1):g}%)" if tol is not None else "")
         lines.append(
             f"| {r['condition']} | {rule} | {r['fail']}/{n} | {r['pass']}/{n} | {r['inconclusive']}/{n} "
             f"| {r['ratio']:.3f} | {r['half']:.1%} | {r['holds']}/{n} |"
