@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import regression_detection, rejudge, series_report, start_order, trial_ratios
+from benchmarks import cpu_by_side, regression_detection, rejudge, series_report, start_order, trial_ratios
 
 
 def test_trials_are_judged_as_the_comparison_judges_them():
@@ -160,3 +160,53 @@ def test_the_catch_table_counts_the_runs_each_slowdown_fails(tmp_path):
     for bad in ("", "x", "0.97", "1.03,1"):
         with pytest.raises(argparse.ArgumentTypeError, match="factors above 1"):
             regression_detection.factors_arg(bad)
+
+
+def test_each_sides_processes_are_found_from_its_backend_log(tmp_path):
+    for side, api, when in (("baseline", 10, "08:00:01"), ("candidate", 20, "08:00:03")):
+        (tmp_path / f"backend-{side}-trial2.log").write_text(
+            f"BASE_URL=http://127.0.0.1:1\n2027-01-15 {when},000 backend.embedded backend up: api pid {api}, "
+            f"1 worker(s), postgres /tmp/pg-{side}/pgdata\n"
+            f"2027-01-15 {when},500 request-processor worker vm-{api + 1}-7 ready\n"
+        )
+    (tmp_path / "backend-baseline-trial1.log").write_text("backend.embedded backend stopped\n")  # an earlier trial
+
+    def proc(cmd: str, ppid: int, run: int) -> dict:
+        return {"cmd": cmd, "ppid": ppid, "sched": (run, 2 * run, 3)}
+
+    procs = {
+        10: proc("python -m uvicorn", 1, 100),
+        11: proc("python -m backend.app.worker", 1, 10),
+        12: proc("postgres -D /tmp/pg-baseline/pgdata", 1, 1),
+        13: proc("postgres: idle", 12, 2),
+        20: proc("python -m uvicorn", 1, 200),
+        21: proc("python -m backend.app.worker", 1, 20),
+        22: proc("postgres -D /tmp/pg-candidate/pgdata", 1, 4),
+    }
+    sides = cpu_by_side.sides_of(tmp_path, procs)
+    assert sides["baseline"]["trial"] == 2 and sides["baseline"]["pids"] == [10, 11, 12, 13]
+    assert sides["baseline"]["api"] == [100, 200, 3] and sides["baseline"]["pg"] == [3, 6, 6]
+    assert sides["candidate"]["worker"] == [20, 40, 3] and sides["candidate"]["pg"] == [4, 8, 3]
+
+
+def test_the_side_started_first_is_compared_with_the_one_started_second():
+    def sample(t: int, trial: int, first: str) -> dict:
+        second = "candidate" if first == "baseline" else "baseline"
+        grow = {first: 1.02, second: 1.0}  # the first-started side uses 2% more CPU, waits alike per CPU second
+        sides = {
+            side: {
+                "trial": trial,
+                "started": "08:00:01" if side == first else "08:00:03",
+                "pids": [1, 2],
+                **{c: [int(t * 1e9 * grow[side]), int(t * 2e9 * grow[side]), t * 100] for c in cpu_by_side.COMPONENTS},
+            }
+            for side in (first, second)
+        }
+        return {"results": "r", "sides": sides}
+
+    samples = [sample(t, 1, "candidate") for t in range(1, 31)] + [sample(t, 2, "baseline") for t in range(1, 31)]
+    got = cpu_by_side.first_over_second(samples)
+    assert len(got[("api", "run")]) == 2
+    assert all(math.isclose(math.exp(y), 1.02, rel_tol=1e-6) for y in got[("worker", "run")])
+    assert all(abs(y) < 1e-6 for y in got[("pg", "wait/run")] + got[("api", "slices")])
+    assert cpu_by_side.report(samples)[1].split()[:3] == ["api", "run", "1.0200"]
