@@ -75,7 +75,7 @@ class Thresholds:
     exclude_ramp_up: bool = True
     regressions: list[RegressionRule] = field(default_factory=list)
     window_s: float = 5.0
-    confidence: float = 0.95
+    confidence: float = 0.90  # each one-sided decision errs at most 5% (see README: Confidence)
     stall: StallRule | None = field(default_factory=StallRule)
 
     @property
@@ -165,7 +165,7 @@ def parse(data: Any, path: Path) -> Thresholds:
         exclude_ramp_up=data.get("exclude_ramp_up", True),
         regressions=regressions,
         window_s=float(reg.get("window_s", 5.0)),
-        confidence=float(reg.get("confidence", 0.95)),
+        confidence=float(reg.get("confidence", 0.90)),
         stall=None if stall is False else StallRule(**{k: float(v) for k, v in stall.items()}),
     )
 
