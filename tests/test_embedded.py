@@ -204,7 +204,9 @@ def test_nothing_outlives_a_killed_launcher(tmp_path):
     """PostgreSQL daemonises, so only the guardian can stop it after a SIGKILL."""
     backend = Launcher(tmp_path, "--workers", "2")
     load = Load(backend.url)
-    time.sleep(1)
+    deadline = time.monotonic() + 15  # work accepted before the kill: the API may still be starting
+    while not load.codes[202] and time.monotonic() < deadline:
+        time.sleep(0.1)
     ours = psutil.Process(backend.proc.pid).children(recursive=True) + [backend.postmaster()]
     ours += backend.postmaster().children()
     guardians = [p for p in ours if "backend.guardian" in " ".join(p.cmdline())]
