@@ -80,12 +80,13 @@ def replay_looks(
     return stored, results
 
 
-def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
+def rejudge_ratios(args: argparse.Namespace, names: list[str], stored: list[dict] | None = None) -> list[dict]:
     """The runs in --json judged again from their trials' own ratios at --thresholds'
     tolerances and confidence (regression rules only; absolute thresholds are
     not re-checked), their looks replayed (`replay_looks`). --shift multiplies
     a rule's every trial ratio: an A/A series' own noise around a known
-    slowdown, to see what the tolerances would catch."""
+    slowdown, to see what the tolerances would catch. `stored` is --json's
+    runs when the caller has them already."""
     from perfgate import thresholds
 
     limits = thresholds.load(args.thresholds)
@@ -94,7 +95,7 @@ def rejudge_ratios(args: argparse.Namespace, names: list[str]) -> list[dict]:
     shift = dict(args.shift)
     if unknown := sorted(set(shift) - set(tolerance)):
         sys.exit(f"--shift: no regression rule {', '.join(map(repr, unknown))}; expected one of {', '.join(tolerance)}")
-    for run in json.loads(args.json.read_text()):
+    for run in json.loads(args.json.read_text()) if stored is None else stored:
         if run["condition"] not in names or not run.get("trials"):
             continue
         _, results = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift)
@@ -134,14 +135,14 @@ def catch_table(args: argparse.Namespace, names: list[str], factors: list[float]
     every trial ratio is `factor` times larger (that rule alone shifted)."""
     from perfgate import thresholds
 
-    limits = thresholds.load(args.thresholds)
+    limits, stored = thresholds.load(args.thresholds), json.loads(args.json.read_text())
     head = "| rule (tolerance) | " + " | ".join(f"+{round((factor - 1) * 100, 1):g}%" for factor in factors) + " |"
     lines = [head, "| --- |" + " ---: |" * len(factors)]
     for rule in limits.regressions:
         name = f"p{rule.percentile} of {rule.entry}"
         cells = []
         for factor in factors:
-            runs = rejudge_ratios(argparse.Namespace(**{**vars(args), "shift": [(name, factor)]}), names)
+            runs = rejudge_ratios(argparse.Namespace(**{**vars(args), "shift": [(name, factor)]}), names, stored)
             caught = sum(1 for run in runs for r in run["results"] if r["name"] == name and r["status"] == "fail")
             cells.append(f"{caught}/{len(runs)}")
         lines.append(
