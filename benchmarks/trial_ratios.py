@@ -14,16 +14,22 @@ from perfgate import compare, results, samples
 from perfgate import thresholds as limits_file
 from perfgate.thresholds import RegressionRule
 
-UP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) .*backend up")
+STAMP = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+)"
+# embedded: the launcher's "backend up"; compose: the first service `up --wait` brings up,
+# PostgreSQL ("db_1  | 2026-11-30 05:42:32.807 UTC [1] LOG:  starting PostgreSQL ...")
+UP = (re.compile(rf"^{STAMP} .*backend up"), re.compile(rf"^\S+\s+\|\s+{STAMP} \S+ .*starting PostgreSQL"))
 
 
 def started_at(log: Path) -> str | None:
-    """When the backend whose log this is came up (its "backend up" line)."""
+    """When the backend whose log this is came up; comparable between the two
+    sides of one run (both logs come from the same kind of backend)."""
     if not log.exists():
         return None
-    for line in log.read_text(errors="replace").splitlines():
-        if m := UP.match(line):
-            return m.group(1)
+    lines = log.read_text(errors="replace").splitlines()
+    for pattern in UP:
+        for line in lines:
+            if m := pattern.match(line):
+                return m.group(1).replace(",", ".")
     return None
 
 

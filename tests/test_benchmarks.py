@@ -210,3 +210,17 @@ def test_the_side_started_first_is_compared_with_the_one_started_second():
     assert all(math.isclose(math.exp(y), 1.02, rel_tol=1e-6) for y in got[("worker", "run")])
     assert all(abs(y) < 1e-6 for y in got[("pg", "wait/run")] + got[("api", "slices")])
     assert cpu_by_side.report(samples)[1].split()[:3] == ["api", "run", "1.0200"]
+
+
+def test_the_start_order_is_read_from_compose_logs_too(tmp_path):
+    """Compose logs have no "backend up" line: PostgreSQL's start, the first
+    service `up --wait` brings up, says which side came first."""
+    db = "db_1                 | 2026-11-30 05:42:{} UTC [1] LOG:  starting PostgreSQL 15.18 (Debian) on x86_64\n"
+    attach = "Attaching to perfgate-{}_db_1\n"
+    (tmp_path / "backend-baseline-trial1.log").write_text(attach.format("baseline") + db.format("32.807"))
+    (tmp_path / "backend-candidate-trial1.log").write_text(attach.format("candidate") + db.format("24.573"))
+    (tmp_path / "backend-baseline-trial2.log").write_text(db.format("09.100"))
+    (tmp_path / "backend-candidate-trial2.log").write_text(db.format("10.000"))
+    (tmp_path / "backend-baseline-trial3.log").write_text(attach.format("baseline"))
+    (tmp_path / "backend-candidate-trial3.log").write_text(db.format("10.000"))
+    assert [trial_ratios.candidate_first(tmp_path, n) for n in (1, 2, 3)] == [True, False, None]
