@@ -6,7 +6,7 @@
 Reads the runs kept by `benchmarks.regression_detection --keep` (A/A: the
 same commit on both sides). For every fresh-start trial it takes each
 rule's own candidate/baseline ratio and which side came up first (from the
-"backend up" line of the two backends' logs), then prints, per rule: the
+two backends' logs: the "backend up" line, with compose PostgreSQL's start), then prints, per rule: the
 mean ratio over all trials with its 95% interval (a systematic difference
 between the side called baseline and the side called candidate would keep
 it off 1), and the mean ratio when the candidate started first against when
