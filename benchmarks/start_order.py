@@ -6,11 +6,12 @@
 Reads the runs kept by `benchmarks.regression_detection --keep` (A/A: the
 same commit on both sides). For every fresh-start trial it takes each
 rule's own candidate/baseline ratio and which side came up first (from the
-two backends' logs: the "backend up" line, with compose PostgreSQL's start), then prints, per rule: the
-mean ratio over all trials with its 95% interval (a systematic difference
-between the side called baseline and the side called candidate would keep
-it off 1), and the mean ratio when the candidate started first against when
-the baseline did (an effect of start order). Numbers, not a verdict.
+two backends' logs: the "backend up" line, with compose PostgreSQL's
+start), then prints, per rule: the mean ratio over all trials with its 95%
+interval (a systematic difference between the side called baseline and the
+side called candidate would keep it off 1), and the mean ratio when the
+candidate started first against when the baseline did (an effect of start
+order). Numbers, not a verdict.
 
 With `--by-window`, the effect of start order along a trial instead: per
 window of the trial (the first one, warm-up, included), the mean of

@@ -162,10 +162,10 @@ def parse(data: Any, path: Path) -> Thresholds:
     return Thresholds(
         path=path,
         limits=limits,
-        exclude_ramp_up=data.get("exclude_ramp_up", True),
+        exclude_ramp_up=data.get("exclude_ramp_up", Thresholds.exclude_ramp_up),
         regressions=regressions,
-        window_s=float(reg.get("window_s", 5.0)),
-        confidence=float(reg.get("confidence", 0.90)),
+        window_s=float(reg.get("window_s", Thresholds.window_s)),  # the defaults are the dataclass's, said once
+        confidence=float(reg.get("confidence", Thresholds.confidence)),
         stall=None if stall is False else StallRule(**{k: float(v) for k, v in stall.items()}),
     )
 
