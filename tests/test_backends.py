@@ -1,6 +1,7 @@
 """Backend lifecycles that need no load: compose commands (with a stand-in
 `docker` CLI, since no Docker engine runs here) and the health wait."""
 
+import json
 import os
 import re
 import stat
@@ -11,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from perfgate import backends
+from perfgate import backends, compose
 from perfgate.errors import ConfigError, NoVerdict
 
 FAKE_DOCKER = """#!/bin/sh
@@ -24,6 +25,8 @@ case "$*" in
   *" logs "*) echo "request-api | boom" ;;
   *" down "*) n=$(grep -c " down " "$DOCKER_CALLS"); [ "$n" -le "${DOCKER_DOWN_FAILS:-0}" ] && exit 1 ;;
   "ps -a "*) n=$(grep -c " down " "$DOCKER_CALLS"); [ "$n" -le "${DOCKER_DOWN_LEAVES:-0}" ] && echo p_db_1 ;;
+  "ps -q "*) [ -n "$DOCKER_INSPECT" ] && echo c1 c2 ;;
+  "inspect "*) printf '%s' "$DOCKER_INSPECT" ;;
 esac
 exit 0
 """
@@ -81,6 +84,24 @@ def test_compose_up_failure_is_no_verdict_with_compose_error_and_logs(tmp_path, 
     assert (tmp_path / "b.log").read_text().count("boom") == 1
 
 
+def test_compose_v1_refusing_start_interval_says_what_it_needs(tmp_path, fake_docker, monkeypatch):
+    monkeypatch.setenv("DOCKER_UP_EXIT", "1")
+    monkeypatch.setenv(
+        "DOCKER_UP_ERROR",
+        "The Compose file is invalid because:\n"
+        "services.db.healthcheck value 'start_interval' does not match any of the regexes: '^x-'",
+    )
+    with pytest.raises(NoVerdict) as raised:
+        with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
+            pass
+    first = str(raised.value).splitlines()[0]
+    assert first.startswith("docker compose up failed (1): services.db.healthcheck value 'start_interval'")
+    assert first.endswith(
+        "(healthcheck start_interval needs compose v2 (`docker compose`) and Docker Engine 25 or "
+        "later; this is docker-compose v1, which does not know it)"
+    )
+
+
 def test_compose_saves_logs_and_tears_down_when_the_load_run_fails(tmp_path, fake_docker):
     with pytest.raises(NoVerdict, match="locust crashed"):
         with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
@@ -108,6 +129,44 @@ def test_compose_down_that_leaves_something_is_no_verdict_naming_it(tmp_path, fa
         with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
             raise NoVerdict("locust crashed")
     assert compose_calls(fake_docker).count("compose -p p down -v --remove-orphans") == 3
+
+
+def inspected(service: str, check: dict | None) -> dict:
+    """A container as `docker inspect` describes it (the fields read)."""
+    labels = {"com.docker.compose.service": service}
+    return {"Name": f"/p-{service}-1", "Config": {"Labels": labels, "Healthcheck": check}}
+
+
+def test_compose_notes_health_checks_that_run_during_the_load(tmp_path, fake_docker, monkeypatch):
+    second = 1_000_000_000
+    containers = [
+        inspected("db", {"Test": ["CMD-SHELL", "pg_isready"], "Interval": 2 * second, "Retries": 30}),
+        inspected("api", {"Test": ["CMD", "true"], "Interval": 60 * second, "StartInterval": second}),
+        inspected("worker", {"Test": ["NONE"], "Interval": 2 * second}),  # disabled, the image's interval kept
+        inspected("cache", {"Test": ["CMD", "true"]}),  # Docker's default interval, 30 s
+        inspected("plain", None),
+        {"Name": "/odd", "Config": {"Healthcheck": {"Test": ["CMD", "true"], "Interval": "2s"}}},
+    ]
+    monkeypatch.setenv("DOCKER_INSPECT", json.dumps(containers))
+    checks = compose.health_checks(tmp_path, dict(os.environ), "p")
+    assert checks == [
+        compose.HealthCheck("api", 60.0, 1.0),
+        compose.HealthCheck("cache", 30.0, None),
+        compose.HealthCheck("db", 2.0, None),
+    ]
+    with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)) as backend:
+        assert len(backend.notes) == 1
+        assert backend.notes[0].startswith("compose service 'db' checks its health every 2s while the load runs")
+        assert "start_interval" in backend.notes[0]
+    assert "ps -q --filter label=com.docker.compose.project=p" in fake_docker.read_text()
+
+
+@pytest.mark.parametrize("answer", ["", "not json", '{"Config": {}}', '[1, "x", {"Config": null}]'])
+def test_compose_health_checks_docker_cannot_describe_are_no_note(tmp_path, fake_docker, monkeypatch, answer):
+    monkeypatch.setenv("DOCKER_INSPECT", answer)
+    assert compose.health_checks(tmp_path, dict(os.environ), "p") == []
+    with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)) as backend:
+        assert backend.notes == []
 
 
 def test_compose_without_docker(tmp_path, monkeypatch):

@@ -38,3 +38,14 @@ def test_commit_names_a_commit_or_nothing(tmp_path):
     assert head is None or len(head) == 40  # a clean clone has one; an exported tree has none
     assert context.commit(ROOT, "no-such-ref-anywhere") is None
     assert context.commit(tmp_path, "HEAD") is None
+
+
+def test_notes_come_back_as_warnings_and_odd_ones_are_left_out(tmp_path):
+    context.write(tmp_path, backend="compose")
+    context.update(tmp_path, notes=["compose service 'db' checks its health every 2s while the load runs"])
+    ctx, warnings = context.load(tmp_path, RunInfo(Path("x")))
+    assert warnings == ctx.notes == ["compose service 'db' checks its health every 2s while the load runs"]
+    for odd in ("a note", ["a note", 3], {"a": 1}):
+        context.update(tmp_path, notes=odd)
+        ctx, warnings = context.load(tmp_path, RunInfo(Path("x")))
+        assert ctx.notes is None and warnings == []

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfgate import compose as docker_compose
@@ -30,6 +30,7 @@ class Backend:
     log: Path | None = None  # where its output goes, shown when it fails
     exit_code: Callable[[], int | None] = lambda: None  # a started process's poll(): no use waiting on a dead one
     health_path: str = "/health"  # answers 200 when the service is ready
+    notes: list[str] = field(default_factory=list)  # what makes its numbers noisier, for the report
 
     def tail(self, lines: int = 40) -> str:
         if self.log is None or not self.log.exists():
@@ -144,14 +145,16 @@ def compose(
         up = docker_compose.run(source, env, ["compose", "-p", project, "up", "-d", "--build", "--wait"])
         if up.code != 0:
             save_logs()
+            hint = f" ({up.hint()})" if up.hint() else ""
             raise NoVerdict(
-                f"docker compose up failed ({up.code}): {up.error_line()}\n"
+                f"docker compose up failed ({up.code}): {up.error_line()}{hint}\n"
                 + "its output ends:\n"
                 + "\n".join(up.tail[-15:])
                 + f"\nthe services' logs end:\n{Backend(url, log).tail()}"
             )
+        notes = [health_check_note(c) for c in docker_compose.health_checks(source, env, project) if busy(c)]
         try:
-            yield Backend(url=url, log=log, health_path=health_path)
+            yield Backend(url=url, log=log, health_path=health_path, notes=notes)
         finally:
             save_logs()
     except BaseException as exc:
@@ -162,6 +165,20 @@ def compose(
             tries = docker_compose.DOWN_ATTEMPTS
             left_behind = f"docker compose down left behind, after {tries} tries: {', '.join(left)}"
             raise NoVerdict(f"{error}\n{left_behind}" if isinstance(error, NoVerdict) else left_behind) from error
+
+
+def busy(check: docker_compose.HealthCheck) -> bool:
+    """Checks more often than Docker's default run many times in every trial's load."""
+    return check.interval_s < docker_compose.DEFAULT_INTERVAL_S
+
+
+def health_check_note(check: docker_compose.HealthCheck) -> str:
+    return (
+        f"compose service {check.service!r} checks its health every {check.interval_s:g}s while the load runs: "
+        "each check starts a process in its container, on both sides of a comparison, which competes with the "
+        "service and widens the noise; check often only while it starts (healthcheck start_interval, "
+        f"Docker Engine 25+) and every {docker_compose.DEFAULT_INTERVAL_S:g}s or less often once healthy (interval)"
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:

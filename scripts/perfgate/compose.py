@@ -4,6 +4,7 @@ interrupt passed on to it and waited for, and a teardown that is checked,
 retried, and names what it could not remove."""
 
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -19,6 +20,8 @@ STOP_WAIT_S = 60.0  # an interrupted compose command gets this long to stop by i
 DOWN_ATTEMPTS = 3
 TAIL_LINES = 40
 PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+DEFAULT_INTERVAL_S = 30.0  # Docker's, for a check that names no interval
 
 
 @dataclass
@@ -35,6 +38,15 @@ class Outcome:
         errors = [line for line in lines if line.lower().startswith("error")]
         mentions = [line for line in lines if "error" in line.lower() or "failed" in line.lower()]
         return (errors or mentions or lines or [f"exit {self.code}"])[-1]
+
+    def hint(self) -> str | None:
+        """What to do about an error whose own words do not say it."""
+        if any("start_interval" in line and "regexes" in line for line in self.tail):
+            return (
+                "healthcheck start_interval needs compose v2 (`docker compose`) and Docker Engine 25 or later; "
+                "this is docker-compose v1, which does not know it"
+            )
+        return None
 
 
 def run(cwd: Path, env: Mapping[str, str], args: list[str], out: TextIO | None = None, shield: bool = False) -> Outcome:
@@ -101,6 +113,54 @@ def leftovers(cwd: Path, env: Mapping[str, str], project: str) -> list[str]:
             found.append(f"{kind}s unknown (docker {' '.join(listing[:2])} failed: {proc.stderr.strip()[-200:]})")
         found += [f"{kind} {name}" for name in proc.stdout.split()]
     return found
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    service: str
+    interval_s: float  # between checks once the container is healthy
+    start_interval_s: float | None  # between checks while it starts (Docker Engine 25+)
+
+
+def health_checks(cwd: Path, env: Mapping[str, str], project: str) -> list[HealthCheck]:
+    """The health checks of the project's running containers, as Docker will
+    run them (the compose file's, else the image's; disabled ones left out).
+    Empty when Docker cannot say: this only informs a report."""
+    try:
+        ids = subprocess.run(
+            ["docker", "ps", "-q", "--filter", f"label={PROJECT_LABEL}={project}"],
+            cwd=cwd,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.split()
+        if not ids:
+            return []
+        proc = subprocess.run(
+            ["docker", "inspect", *ids], cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=60
+        )
+        containers = json.loads(proc.stdout) if proc.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return []
+    if not isinstance(containers, list):
+        return []
+    found = {check for container in containers if (check := _check(container))}
+    return sorted(found, key=lambda c: c.service)
+
+
+def _check(container: dict) -> HealthCheck | None:
+    """One `docker inspect` entry's health check; None when it has none (or is not what Docker writes)."""
+    try:
+        config = container["Config"]
+        check = config.get("Healthcheck") or {}
+        if not check.get("Test") or check["Test"][0] == "NONE":
+            return None
+        service = (config.get("Labels") or {}).get(SERVICE_LABEL) or str(container.get("Name", "?")).lstrip("/")
+        interval_s = (check.get("Interval") or 0) / 1e9 or DEFAULT_INTERVAL_S
+        return HealthCheck(str(service), float(interval_s), (check.get("StartInterval") or 0) / 1e9 or None)
+    except (KeyError, TypeError, AttributeError, IndexError):
+        return None
 
 
 def down(cwd: Path, env: Mapping[str, str], project: str, pause_s: float = 2.0) -> list[str]:

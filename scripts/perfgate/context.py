@@ -10,7 +10,7 @@ import os
 import subprocess
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import get_args
+from typing import get_args, get_origin
 
 from perfgate.results import RunInfo
 
@@ -32,9 +32,12 @@ class RunContext:
     max_cpu_percent: float | None = None  # the load generator's peak
     trials: int | None = None  # fresh-start trials made
     max_trials: int | None = None  # as many as a sequential run could have made
+    notes: list[str] | None = None  # what perf-gate saw that makes the numbers noisier; shown as warnings
 
 
 def _fits(value: object, kind: type) -> bool:
+    if get_origin(kind) is list:
+        return isinstance(value, list) and all(_fits(item, get_args(kind)[0]) for item in value)
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
         return False
     return math.isfinite(value) if isinstance(value, float) else True
@@ -70,7 +73,7 @@ def update(results: Path, **known: object) -> None:
 
 
 def load(results: Path, run_info: RunInfo) -> tuple[RunContext, list[str]]:
-    """The context, and warnings for what could not be read (never an error)."""
+    """The context, and warnings: what could not be read (never an error) and its notes."""
     context, warnings = RunContext(), []
     path = results / FILE
     if path.exists():
@@ -93,4 +96,4 @@ def load(results: Path, run_info: RunInfo) -> tuple[RunContext, list[str]]:
         context.users = run_info.users
     if run_info.max_cpu_percent:
         context.max_cpu_percent = run_info.max_cpu_percent
-    return context, warnings
+    return context, warnings + (context.notes or [])

@@ -219,9 +219,10 @@ def run_trial(
     count: int,
     order: list[str],
     placement: cpus.Placement | None = None,
-) -> None:
+) -> list[str]:
     """Backends started afresh, in `order` (names from `sides`) and on
-    shuffled ports, loaded for `seconds`, then torn down."""
+    shuffled ports, loaded for `seconds`, then torn down. Returns what the
+    backends noted for the report."""
     ports = [8000, 8001][: len(order)]
     if count > 1:
         SHUFFLE.shuffle(ports)
@@ -246,6 +247,7 @@ def run_trial(
         if code != 0:
             raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
         say(err, "tearing the backend down")
+    return [note for backend in up.values() for note in backend.notes]
 
 
 def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
@@ -286,6 +288,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
             base_src = worktree.enter_context(baseline_worktree(cwd, args.compare_to, args.results / "baseline-src"))
             sides = {"baseline": (base_src, {**env, **dict(args.baseline_env)}), **sides}
         folders: list[Path] = []
+        notes: dict[str, None] = {}  # in order, each once
         # The side started first comes out slower (A/A, 110 trials: by 1-3% in every rule), so trials
         # alternate which side starts first, from a random one: any two trials in a row balance it.
         first = list(sides)
@@ -299,11 +302,14 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
                     f"trial {n} of {count}" + (f" (up to {most} until every rule is decided)" if most > count else ""),
                 )
             order = start_order(first, n)
-            run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, order, placement)
+            found = run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, order, placement)
+            notes.update(dict.fromkeys(found))
             folders.append(folder)
             if n >= count and n < most and all_decided(folders, args, check_args, limits):
                 say(err, f"every rule decided after {n} trials ({n * seconds} s of load)")
                 break
+    if notes:
+        context.update(args.results, notes=list(notes))
     if len(folders) > 1:
         trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up)
         context.update(args.results, trials=len(folders), max_trials=most)

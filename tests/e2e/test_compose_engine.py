@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from perfgate import backends
 from perfgate.summary import md_escape
 from tests.conftest import ROOT
 from tests.e2e.test_gate import perf_gate as gate_run
@@ -72,6 +73,8 @@ def test_healthy_passes_from_a_umask_077_checkout_and_slowed_fails(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert verdict["verdict"] == "pass"
     assert leftovers() == []
+    # this repository's health checks run often only while a service starts, never during the load
+    assert not [w for w in verdict["warnings"] if "checks its health" in w], verdict["warnings"]
     # compose's build and start-up output goes to stderr; stdout is the report alone
     assert "request-api" not in proc.stdout.split("| entry")[0], proc.stdout[:2000]
 
@@ -80,6 +83,29 @@ def test_healthy_passes_from_a_umask_077_checkout_and_slowed_fails(tmp_path):
     failed = {r["name"] for r in verdict["results"] if r["status"] == "fail"}
     assert "p95 of POST /requests" in failed
     assert leftovers() == []
+
+
+FREQUENT_CHECKS = """
+services:
+  frequent:
+    image: postgres:17-alpine
+    entrypoint: ["sleep", "300"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 2s
+  unchecked:
+    image: postgres:17-alpine
+    entrypoint: ["sleep", "300"]
+"""
+
+
+def test_a_health_check_running_during_the_load_is_noted(tmp_path):
+    (tmp_path / "docker-compose.yml").write_text(FREQUENT_CHECKS)
+    project = "perfgate-health-checks"
+    with backends.compose(tmp_path, project, tmp_path / "services.log", dict(os.environ)) as backend:
+        assert len(backend.notes) == 1, backend.notes
+        assert backend.notes[0].startswith("compose service 'frequent' checks its health every 2s while the load runs")
+    assert leftovers(project) == []
 
 
 def test_compose_own_error_is_in_every_report(tmp_path):
