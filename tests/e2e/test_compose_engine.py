@@ -1,6 +1,6 @@
 """The compose path on a real Docker engine: build, healthy, gate verdicts,
 compose's own errors, a restrictive umask, Ctrl-C, and nothing left behind.
-Skipped, with the reason, where no engine answers `docker info`."""
+Skipped, with the reason, where no Docker Engine 25+ with compose v2 answers."""
 
 import json
 import os
@@ -23,16 +23,26 @@ SHORT = ["--backend", "compose", "--users", "10", "--spawn-rate", "10", "--run-t
 PROJECT = "perfgate-candidate"
 
 
+MIN_API = (1, 44)  # Docker Engine 25: healthcheck start_interval, which docker-compose.yml uses
+
+
 def _engine_missing() -> str | None:
     if shutil.which("docker") is None:
         return "no docker CLI on PATH"
-    for args in (["info"], ["compose", "version"]):
+    answers = []
+    for args in (["version", "--format", "{{.Server.APIVersion}} {{.Server.Version}}"], ["compose", "version"]):
         try:
             proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired:
-            return f"docker {' '.join(args)} did not answer in 60 s"
+            return f"docker {' '.join(args[:1])} did not answer in 60 s"
         if proc.returncode != 0:
-            return f"docker {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
+            return f"docker {' '.join(args[:2])} failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
+        answers.append(proc.stdout.strip())
+    api, _, version = answers[0].partition(" ")
+    if tuple(int(part) for part in api.split(".")[:2] if part.isdigit()) < MIN_API:
+        return f"Docker Engine {version} (API {api}) has no healthcheck start_interval; docker-compose.yml needs 25+"
+    if "version v1" in answers[1] or "version 1." in answers[1]:
+        return f"{answers[1]}: docker-compose v1 does not know healthcheck start_interval; compose v2 needed"
     return None
 
 
@@ -42,7 +52,7 @@ if (reason := _engine_missing()) and os.environ.get("PERFGATE_REQUIRE_DOCKER") =
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.compose_engine,
-    pytest.mark.skipif(bool(reason), reason=f"no Docker engine: {reason}"),
+    pytest.mark.skipif(bool(reason), reason=f"no usable Docker engine: {reason}"),
 ]
 
 
