@@ -145,9 +145,9 @@ def compose(
         up = docker_compose.run(source, env, ["compose", "-p", project, "up", "-d", "--build", "--wait"])
         if up.code != 0:
             save_logs()
-            hint = f" ({up.hint()})" if up.hint() else ""
+            hint = up.hint()
             raise NoVerdict(
-                f"docker compose up failed ({up.code}): {up.error_line()}{hint}\n"
+                f"docker compose up failed ({up.code}): {up.error_line()}{f' ({hint})' if hint else ''}\n"
                 + "its output ends:\n"
                 + "\n".join(up.tail[-15:])
                 + f"\nthe services' logs end:\n{Backend(url, log).tail()}"
