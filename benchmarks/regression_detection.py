@@ -204,9 +204,15 @@ def main() -> None:
         metavar="FACTORS",
         help="with --rejudge-ratios: a table of what each rule catches, slowed by each factor, e.g. 1.03,1.05,1.10",
     )
+    p.add_argument(
+        "--plain-trials",
+        action="store_true",
+        help="with --rejudge-ratios: leave the start order in the trials' spread (as perf-gate did before it "
+        "took the order out)",
+    )
     args = p.parse_args()
-    if (args.shift or args.catch) and not args.rejudge_ratios:
-        p.error("--shift and --catch need --rejudge-ratios")
+    if (args.shift or args.catch or args.plain_trials) and not args.rejudge_ratios:
+        p.error("--shift, --catch and --plain-trials need --rejudge-ratios")
     names = [n.strip() for n in args.conditions.split(",")]
     if unknown := [n for n in names if n not in CONDITIONS]:
         p.error(f"--conditions: unknown {', '.join(map(repr, unknown))}; expected names from {', '.join(CONDITIONS)}")

@@ -40,15 +40,21 @@ def shift_arg(text: str) -> tuple[str, float]:
 
 
 def replay_looks(
-    trials: dict[str, dict], tolerance: dict[str, float], confidence: float, looks: tuple[int, ...], shift: dict
+    trials: dict[str, dict],
+    tolerance: dict[str, float],
+    confidence: float,
+    looks: tuple[int, ...],
+    shift: dict,
+    by_order: bool = True,
 ) -> tuple[int, list[dict]]:
     """A run's looks replayed from its trials' stored ratios: after the planned
     trials and each one after, every rule judged on the trials so far, the
     run stopping at the first look where all are decided, or at its last
     stored trial. Only the pooled windows' se is stored; at an earlier look
     it is taken as that se times sqrt(stored / k), since it shrinks with the
-    square root of the windows. Returns (trials used, results)."""
-    from perfgate.compare import critical_value
+    square root of the windows. With each trial's start order stored (and
+    `by_order`), it is taken out as the gate does. Returns (trials used, results)."""
+    from perfgate.compare import by_start_order, critical_value
 
     rules = {name: got for name, got in trials.items() if name in tolerance and len(got["ln_ratios"]) >= 3}
     stored = max((len(got["ln_ratios"]) for got in rules.values()), default=0)
@@ -60,8 +66,10 @@ def replay_looks(
             if len(ys) < 3:
                 continue
             within = got["within_log"] * math.sqrt(len(got["ln_ratios"]) / len(ys))
-            critical = critical_value(confidence, looks, len(ys))
-            status, low, high = trial_ratios.judge(ys, within, tolerance[name], critical)
+            order = stored_order(got, len(ys)) if by_order else None
+            order = order if by_start_order(order, looks) else None
+            critical = critical_value(confidence, looks, len(ys), order is not None)
+            status, low, high = trial_ratios.judge(ys, within, tolerance[name], critical, order)
             ratio = math.exp(statistics.fmean(ys))
             results.append(
                 {
@@ -78,6 +86,14 @@ def replay_looks(
         if results and all(r["status"] != "inconclusive" for r in results) and k in looks[:-1]:
             return k, results
     return stored, results
+
+
+def stored_order(got: dict, k: int) -> list[bool] | None:
+    """The first k trials' start orders, when every one of them is known."""
+    firsts = got.get("candidate_first")
+    if not firsts or len(firsts) != len(got["ln_ratios"]) or None in firsts[:k]:
+        return None
+    return firsts[:k]
 
 
 def rejudge_ratios(args: argparse.Namespace, names: list[str], stored: list[dict] | None = None) -> list[dict]:
@@ -98,7 +114,7 @@ def rejudge_ratios(args: argparse.Namespace, names: list[str], stored: list[dict
     for run in json.loads(args.json.read_text()) if stored is None else stored:
         if run["condition"] not in names or not run.get("trials"):
             continue
-        _, results = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift)
+        _, results = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift, not args.plain_trials)
         statuses = {r["status"] for r in results}
         code = 1 if "fail" in statuses else 3 if statuses - {"pass"} else 0
         runs.append(

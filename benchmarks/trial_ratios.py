@@ -82,7 +82,13 @@ def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
     return out
 
 
-def judge(ln_ratios: list[float], within_log: float, tolerance: float, critical: float) -> tuple[str, float, float]:
-    """(status, low, high) as the comparison judges trials."""
-    _, low, high, _, _ = compare.trials_interval(np.array(ln_ratios), within_log, critical)
+def judge(
+    ln_ratios: list[float],
+    within_log: float,
+    tolerance: float,
+    critical: float,
+    candidate_first: list[bool] | None = None,
+) -> tuple[str, float, float]:
+    """(status, low, high) as the comparison judges trials (with `candidate_first`, by start order)."""
+    _, low, high, _, _ = compare.trials_interval(np.array(ln_ratios), within_log, critical, candidate_first)
     return compare.decide(low, high, tolerance), low, high

@@ -30,6 +30,7 @@ def series_args(folder, shift=()) -> argparse.Namespace:
         max_run_time="5m",
         gate_trials=None,
         shift=list(shift),
+        plain_trials=False,
     )
 
 
@@ -74,6 +75,12 @@ def test_a_runs_looks_are_replayed_and_it_stops_where_the_gate_would():
         {"p50 of GET /e": {"ln_ratios": noisy[:6], "within_log": 0.001}}, tolerance, 0.95, looks, {}
     )
     assert used == 6 and result["message"] == "over 6 trials"
+    # the same swing told apart by start order (the candidate first in odd trials): it is the order's
+    alternating = {"ln_ratios": noisy, "within_log": 0.001, "candidate_first": [n % 2 == 0 for n in range(10)]}
+    used, [result] = rejudge.replay_looks({"p50 of GET /e": alternating}, tolerance, 0.95, looks, {})
+    assert result["status"] == "pass" and used < 10, (used, result)
+    used, [result] = rejudge.replay_looks({"p50 of GET /e": alternating}, tolerance, 0.95, looks, {}, by_order=False)
+    assert (used, result["status"]) == (10, "inconclusive")
 
 
 def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):

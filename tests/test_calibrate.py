@@ -52,3 +52,22 @@ def test_calibration_separates_the_noise_between_trials_from_the_noise_within():
     out = io.StringIO()
     calibrate.markdown([noise], out)
     assert "within trials | between trials" in out.getvalue()
+
+
+def test_calibration_says_how_much_starting_first_costs():
+    from tests.test_compare import alternating, trials_data
+
+    data, spans = trials_data(5, k=8, tau=0.0, trial_s=20, rate=200, order_effect=0.08)
+    raw = samples.RawSamples(Path("raw.csv"), {(label, "POST /requests"): s for (label, _), s in data.items()})
+    t = Thresholds(Path("t.json"), [], regressions=[RegressionRule("POST /requests", 50, 0.05)])
+    [told] = calibrate.calibrate(raw, t, trials=spans, candidate_first=alternating(8))
+    [plain] = calibrate.calibrate(raw, t, trials=spans)
+    assert told.start_order_log == pytest.approx(0.08, abs=0.03) and plain.start_order_log is None
+    assert told.se_log < plain.se_log  # the order's swing is no longer noise
+    out = io.StringIO()
+    calibrate.markdown([told, plain], out)
+    rows = out.getvalue().splitlines()
+    assert "| started first |" in rows[2]
+    started_first = rows[-2].split(" | ")[8]
+    assert float(started_first.rstrip("%")) == pytest.approx(4, abs=1.5), rows[-2]  # +4%: the side started first
+    assert rows[-1].split(" | ")[8] == "—"

@@ -154,13 +154,15 @@ T0 = 1_800_000_000.0
 BASE, CAND = (BASELINE, "E"), (CANDIDATE, "E")
 
 
-def trials_data(seed: int, k: int, tau: float, trial_s: int = 30, rate: int = 40):
+def trials_data(seed: int, k: int, tau: float, trial_s: int = 30, rate: int = 40, order_effect: float = 0.0):
     """k trials with gaps between them; in each the candidate is exp(N(0, tau))
-    times the baseline: no regression overall, but trials that disagree."""
+    times the baseline: no regression overall, but trials that disagree.
+    `order_effect`: the side started first (the candidate in odd trials, see
+    `alternating`) is exp(order_effect / 2) times slower, the other as much faster."""
     rng = np.random.default_rng(seed)
     parts, spans, t = {BASE: ([], []), CAND: ([], [])}, [], T0
-    for _ in range(k):
-        effect = math.exp(rng.normal(0, tau))
+    for first in alternating(k):
+        effect = math.exp(rng.normal(0, tau) + (order_effect if first else -order_effect) / 2)
         for key, scale in ((BASE, 1.0), (CAND, effect)):
             parts[key][0].append(np.sort(rng.uniform(t, t + trial_s, trial_s * rate)))
             parts[key][1].append(10 * scale * rng.lognormal(0, 0.5, trial_s * rate))
@@ -215,3 +217,61 @@ def test_trial_windows_stay_inside_their_trial():
     # 30 s trials 10 s apart, the first window of each left out: windows start 5..25, 45..65, 85..105
     assert [round(s) for s in starts][:5] == [5, 10, 15, 20, 25]
     assert all(not (30 <= s < 45) and not (70 <= s < 85) for s in starts), starts
+
+
+def alternating(k: int) -> list[bool]:
+    """The gate's start orders: the candidate first in odd trials (1st, 3rd, ...)."""
+    return [n % 2 == 0 for n in range(k)]
+
+
+def test_the_start_order_is_taken_out_of_the_interval():
+    """Starting first costs a side 4% here (8% between the two orders' ratios): the
+    trials' ratios swing by it, so the plain interval is wide; told the order,
+    it is narrow and still covers 1."""
+    rule = RegressionRule("E", 50, 0.05)
+    widths, covered = {"plain": [], "by order": []}, 0
+    for seed in range(20):
+        samples, spans = trials_data(seed, k=8, tau=0.0, trial_s=20, rate=200, order_effect=0.08)
+        plain = compare.compare_entry(samples, rule, 5, 0.95, spans)
+        ordered = compare.compare_entry(samples, rule, 5, 0.95, spans, candidate_first=alternating(8))
+        assert plain.start_order_log is None
+        assert ordered.start_order_log == pytest.approx(0.08, abs=0.03)
+        widths["plain"].append(math.log(plain.high / plain.low))
+        widths["by order"].append(math.log(ordered.high / ordered.low))
+        covered += ordered.low <= 1.0 <= ordered.high
+    assert statistics.median(widths["by order"]) < 0.8 * statistics.median(widths["plain"]), widths
+    assert covered >= 18, covered
+
+
+def test_taking_out_a_start_order_that_does_nothing_costs_little():
+    """One more degree of freedom spent: t for 6 instead of 7 is 3% wider."""
+    rule = RegressionRule("E", 50, 0.05)
+    ratios = []
+    for seed in range(12):
+        samples, spans = trials_data(seed, k=8, tau=0.03, trial_s=20)
+        plain = compare.compare_entry(samples, rule, 5, 0.95, spans)
+        ordered = compare.compare_entry(samples, rule, 5, 0.95, spans, candidate_first=alternating(8))
+        ratios.append(math.log(ordered.high / ordered.low) / math.log(plain.high / plain.low))
+    assert statistics.median(ratios) < 1.15, ratios
+
+
+@pytest.mark.parametrize(
+    ("k", "firsts", "looks"),
+    [
+        (3, alternating(3), (1,)),  # too few trials for two orders' spread
+        (6, [True] * 6, (1,)),  # one order only: nothing to take out
+        (6, alternating(5), (1,)),  # not one per trial: not trusted
+        (6, alternating(6), (3, 4, 5, 6)),  # a look at 3 trials: every look must use one model
+    ],
+)
+def test_the_start_order_is_left_in_when_it_cannot_be_taken_out(k, firsts, looks):
+    samples, spans = trials_data(1, k=k, tau=0.0, trial_s=20)
+    c = compare.compare_entry(samples, RegressionRule("E", 50, 0.05), 5, 0.95, spans, looks, firsts)
+    assert c.method == "trials" and c.start_order_log is None
+
+
+def test_the_rule_text_says_the_start_order_was_taken_out(tmp_path):
+    samples, spans = trials_data(2, k=6, tau=0.0, trial_s=20)
+    rule = RegressionRule("E", 50, 0.05)
+    c = compare.compare_entry(samples, rule, 5, 0.95, spans, (4, 5, 6), alternating(6))
+    assert "over 6 trials in both start orders" in compare.judge_comparison(c, rule, 5, 0.95).message

@@ -47,6 +47,14 @@ def test_merge_sums_counts_keeps_every_sample_and_each_trials_span(tmp_path):
     assert 0 < p50 <= p95
 
 
+def test_merge_keeps_which_side_started_first(tmp_path):
+    dirs = trial_dirs(tmp_path)
+    trials.merge(dirs, tmp_path, candidate_first=[False, True])
+    assert results.load(tmp_path / "locust").run_info.candidate_first == [False, True]
+    trials.merge(dirs, tmp_path)  # no comparison: nothing recorded
+    assert results.load(tmp_path / "locust").run_info.candidate_first is None
+
+
 def test_a_trial_without_times_cannot_be_merged(tmp_path):
     dirs = trial_dirs(tmp_path)
     (dirs[1] / "locust_run_info.json").write_text("{}")
@@ -61,4 +69,13 @@ def test_run_info_trials_are_checked(tmp_path):
         results.load_run_info(path)
     path.write_text(json.dumps({"trials": [[1.8e9, "soon", 1.8e9 + 30]]}))
     with pytest.raises(NoVerdict, match=r"trials\[0\]: expected \[start, spawning complete, stop\]"):
+        results.load_run_info(path)
+
+
+@pytest.mark.parametrize("value", [[True], [True, "yes"], "true", [1, 0]])
+def test_run_info_start_orders_are_checked(tmp_path, value):
+    path = tmp_path / "locust_run_info.json"
+    spans = [[1.8e9, 1.8e9 + 1, 1.8e9 + 30], [1.8e9 + 40, 1.8e9 + 41, 1.8e9 + 70]]
+    path.write_text(json.dumps({"trials": spans, "candidate_first": value}))
+    with pytest.raises(NoVerdict, match=r"locust_run_info.json: candidate_first must be a list of 2 true/false"):
         results.load_run_info(path)

@@ -33,6 +33,8 @@ class Noise:
     between_log: float  # standard deviation of ln(ratio) between fresh-start trials beyond their own noise
     within_log: float  # the windows' share of se_log: what one run's own noise gives
     detectable: dict[str, float]  # run length -> smallest detectable slowdown (fraction)
+    # ln ratio with the candidate started first minus with the baseline first; None when not told apart
+    start_order_log: float | None = None
 
 
 def smallest_detectable(
@@ -70,12 +72,13 @@ def calibrate(
     thresholds: Thresholds,
     lengths_s: tuple[int, ...] = (120, 300),
     trials: list[tuple[float, float, float]] | None = None,
+    candidate_first: list[bool] | None = None,
 ) -> list[Noise]:
     samples = raw.ok
     trial_s = statistics.median(stop - start for start, _, stop in trials) if trials and len(trials) > 1 else None
     out = []
     for rule in thresholds.regressions:
-        c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence, trials)
+        c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence, trials, (1,), candidate_first)
         if isinstance(c, str):
             continue
 
@@ -97,6 +100,7 @@ def calibrate(
             c.between_log,
             c.within_log,
             detectable,
+            c.start_order_log,
         )
         out.append(noise)
     return out
@@ -110,15 +114,16 @@ def markdown(noise: list[Noise], stream: TextIO) -> None:
     stream.write("## Calibration (A/A: baseline and candidate at the same commit)\n\n")
     stream.write(
         "| entry | metric | tolerated | A/A ratio | ± interval | se of ln ratio | within trials | between trials | "
-        + " | ".join(f"detectable in {x}" for x in lengths)
-        + " |\n"
+        "started first | " + " | ".join(f"detectable in {x}" for x in lengths) + " |\n"
     )
-    stream.write("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(lengths) + "\n")
+    stream.write("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(lengths) + "\n")
     for n in noise:
         cells = [f"+{n.detectable[x]:.1%}" for x in lengths]
+        # half the two orders' difference: how much slower a side measures when it is started first
+        order = "—" if n.start_order_log is None else f"{math.exp(n.start_order_log / 2) - 1:+.1%}"
         stream.write(
             f"| {n.entry} | p{n.percentile} | +{n.tolerance:.0%} | {n.aa_ratio:.3f} | ±{n.half_width:.1%} | "
-            f"{n.se_log:.1%} | {n.within_log:.1%} | {n.between_log:.1%} | " + " | ".join(cells) + " |\n"
+            f"{n.se_log:.1%} | {n.within_log:.1%} | {n.between_log:.1%} | {order} | " + " | ".join(cells) + " |\n"
         )
 
 

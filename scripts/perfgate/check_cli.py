@@ -93,7 +93,8 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         verdict.results += found
         verdict.problems += problems
     if args.compare:
-        compare_run(verdict, raw, limits, run.run_info.trials, tuple(getattr(args, "looks", (1,))))
+        looks = tuple(getattr(args, "looks", (1,)))
+        compare_run(verdict, raw, limits, run.run_info.trials, looks, run.run_info.candidate_first)
     charts.add_latency_windows(verdict.results, raw.ok, CANDIDATE if args.compare else "", CHART_WINDOW_S)
     return verdict, raw
 

@@ -29,6 +29,7 @@ MIN_WINDOWS = 5
 MIN_WINDOWS_PER_TRIAL = 3  # fewer, and a trial's own ratio and its noise mean little
 MIN_WINDOWS_FOR_RATIO = 2  # a trial with fewer has no ratio of its own to count
 MIN_TRIALS_FOR_SPREAD = 3  # from this many trials on, their own ratios make the interval
+MIN_TRIALS_BY_ORDER = 4  # from this many on, the two start orders are told apart (k - 2 degrees of freedom)
 RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
 MAX_USEFUL_FACTOR = 100.0  # past this, "run longer" means hours: the ratio is on the tolerance
@@ -50,6 +51,8 @@ class Comparison:
     trials: int = 1  # trials with windows to judge
     within_log: float = 0.0  # standard error of ln(ratio) from the windows alone (what one trial's noise gives)
     method: str = "windows"  # "trials": the interval is over the trials' own ratios
+    # ln ratio with the candidate started first minus with the baseline first, when the interval takes it out
+    start_order_log: float | None = None
     per_window: list[tuple[float, float]] = field(default_factory=list)  # (start s, ratio) of each window judged
 
     @property
@@ -175,33 +178,69 @@ def window_ratios(hb: np.ndarray, hc: np.ndarray, q: float) -> np.ndarray:
     return hist_percentiles(hc, q) / hist_percentiles(hb, q)
 
 
+def _has_ratio(part: tuple[np.ndarray, np.ndarray, np.ndarray]) -> bool:
+    return len(part[0]) >= MIN_WINDOWS_FOR_RATIO
+
+
 def trial_log_ratios(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], q: float) -> np.ndarray:
     """ln(candidate / baseline) of each trial's percentile over its own windows."""
-    return np.array([math.log(_whole(c, q) / _whole(b, q)) for b, c, _ in parts if len(b) >= MIN_WINDOWS_FOR_RATIO])
+    return np.array([math.log(_whole(part[1], q) / _whole(part[0], q)) for part in parts if _has_ratio(part)])
 
 
-def critical_value(confidence: float, looks: tuple[int, ...], k: int) -> float:
+def _planned(looks: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(n for n in looks if n >= MIN_TRIALS_FOR_SPREAD)
+
+
+def by_start_order(candidate_first: list[bool] | None, looks: tuple[int, ...]) -> bool:
+    """Whether the interval takes the start order out: each judged trial's
+    order known, both orders seen, and every look (or the one) made at
+    MIN_TRIALS_BY_ORDER trials or more, so that all looks share one model."""
+    if not candidate_first or len(set(candidate_first)) < 2 or len(candidate_first) < MIN_TRIALS_BY_ORDER:
+        return False
+    planned = _planned(looks)
+    return len(planned) < 2 or planned[0] >= MIN_TRIALS_BY_ORDER
+
+
+def critical_value(confidence: float, looks: tuple[int, ...], k: int, start_order: bool = False) -> float:
     """c for mean ± c·se over k trials: Student's t, or at a sequential run's
     look, that look's boundary (a trial count that is no planned look gets
-    the strictest)."""
-    planned = tuple(n for n in looks if n >= MIN_TRIALS_FOR_SPREAD)
+    the strictest). `start_order`: for the two start orders' mean."""
+    planned = _planned(looks)
     if len(planned) < 2:
-        return float(stats.t.ppf((1 + confidence) / 2, k - 1))
-    bounds = sequential.t_boundaries(confidence, planned)
+        return float(stats.t.ppf((1 + confidence) / 2, k - (2 if start_order else 1)))
+    bounds = sequential.t_boundaries(confidence, planned, start_order)
     return bounds[planned.index(k)] if k in planned else max(bounds)
 
 
-def trials_interval(ys: np.ndarray, within: float, critical: float) -> tuple[float, float, float, float, float]:
+def trials_interval(
+    ys: np.ndarray, within: float, critical: float, candidate_first: list[bool] | None = None
+) -> tuple[float, float, float, float, float]:
     """(ratio, low, high, se, between) from the trials' own ln ratios `ys`:
     their geometric mean ± critical · se, se never below `within` (the
     windows' bootstrap se: trials that agree by chance must not make the
-    interval narrower than the noise inside them)."""
+    interval narrower than the noise inside them). With `candidate_first`
+    (per trial), the mean of the two start orders' geometric means and their
+    pooled spread: whatever starting first does to a side, it does to each
+    side equally often, and leaves the spread."""
     k = len(ys)
-    mean, spread = float(np.mean(ys)), float(np.std(ys, ddof=1))
-    se = max(spread / math.sqrt(k), within)
+    if candidate_first is not None:
+        first = np.asarray(candidate_first, dtype=bool)
+        a, b = ys[first], ys[~first]
+        mean = float(a.mean() + b.mean()) / 2
+        spread = math.sqrt((((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / (k - 2))
+        se = max(spread * sequential.order_se_factor(len(a), len(b)), within)
+    else:
+        mean, spread = float(np.mean(ys)), float(np.std(ys, ddof=1))
+        se = max(spread / math.sqrt(k), within)
     # one trial's own noise is about within * sqrt(k); the spread beyond it is between trials
     between = math.sqrt(max(0.0, spread**2 - within**2 * k))
     return math.exp(mean), math.exp(mean - critical * se), math.exp(mean + critical * se), se, between
+
+
+def start_order_effect(ys: np.ndarray, candidate_first: list[bool]) -> float:
+    """ln ratio with the candidate started first minus with the baseline first."""
+    first = np.asarray(candidate_first, dtype=bool)
+    return float(ys[first].mean() - ys[~first].mean())
 
 
 def compare_entry(
@@ -211,6 +250,7 @@ def compare_entry(
     confidence: float,
     trials: list[tuple[float, float, float]] | None = None,
     looks: tuple[int, ...] = (1,),
+    candidate_first: list[bool] | None = None,
 ) -> Comparison | str:
     """`trials`: the (start, spawning complete, stop) of each fresh-start trial;
     windows never straddle two, and each trial's first window is warm-up.
@@ -218,7 +258,9 @@ def compare_entry(
     the trials' own ln ratios (never narrower than the windows' bootstrap):
     whatever differs from one fresh start to the next is in it. With fewer,
     it is the windows' bootstrap, widened by what two trials disagree.
-    `looks`: the trial counts a sequential run looks at."""
+    `looks`: the trial counts a sequential run looks at. `candidate_first`:
+    per trial, whether the candidate was started first; from
+    MIN_TRIALS_BY_ORDER trials on, the interval takes the start order out."""
     base, cand = samples.get((BASELINE, rule.entry)), samples.get((CANDIDATE, rule.entry))
     if base is None or cand is None:
         return f"no successful samples of {rule.entry} for {'the baseline' if base is None else 'the candidate'}"
@@ -237,9 +279,16 @@ def compare_entry(
             f"need {MIN_WINDOWS}: run longer"
         )
     ys = trial_log_ratios(parts, rule.percentile)
+    order = None
+    if candidate_first is not None and len(candidate_first) == len(parts):
+        order = [first for first, part in zip(candidate_first, parts, strict=True) if _has_ratio(part)]
+    order = order if by_start_order(order, looks) else None
+    effect = None
     if len(ys) >= MIN_TRIALS_FOR_SPREAD:
         _, _, _, within = bootstrap_ratio(hb, hc, rule.percentile, confidence)
-        ratio, low, high, se, tau = trials_interval(ys, within, critical_value(confidence, looks, len(ys)))
+        critical = critical_value(confidence, looks, len(ys), order is not None)
+        ratio, low, high, se, tau = trials_interval(ys, within, critical, order)
+        effect = None if order is None else start_order_effect(ys, order)
         method = "trials"
     else:
         tau = between_trials(parts, rule.percentile, confidence)
@@ -263,6 +312,7 @@ def compare_entry(
         trials=len(ys) if method == "trials" else judged_trials,
         within_log=within,
         method=method,
+        start_order_log=effect,
         per_window=list(zip(starts.tolist(), window_ratios(hb, hc, rule.percentile).tolist(), strict=True)),
     )
 
@@ -271,6 +321,8 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
     status = decide(c.low, c.high, rule.tolerance)
     label = f"p{rule.percentile} of {rule.entry}"
     over = f"over {c.trials} trials" if c.method == "trials" else f"{c.windows} windows of {window_s:g}s"
+    if c.start_order_log is not None:
+        over += " in both start orders"
     text = (
         f"{label}: candidate/baseline {c.ratio:.3f} ({confidence:.0%} interval {c.low:.3f}–{c.high:.3f}, "
         f"{over}); tolerated up to {1 + rule.tolerance:.3f}"
@@ -300,10 +352,12 @@ def compare_run(
     thresholds: Thresholds,
     trials: list[tuple[float, float, float]] | None = None,
     looks: tuple[int, ...] = (1,),
+    candidate_first: list[bool] | None = None,
 ) -> list[Comparison]:
     """Adds one RuleResult per regression rule to `verdict`; returns the
     comparisons. `looks`: the trial counts a sequential run looks at (its
-    intervals are wider, so that looking often raises no more false alarms)."""
+    intervals are wider, so that looking often raises no more false alarms).
+    `candidate_first`: each trial's start order (see compare_entry)."""
     confidence = thresholds.confidence
     if not thresholds.regressions:
         verdict.problems.append(f"{thresholds.path}: $.regression.entries: no regression rules; nothing to compare")
@@ -311,7 +365,7 @@ def compare_run(
     samples = raw.ok
     done = []
     for rule in thresholds.regressions:
-        c = compare_entry(samples, rule, thresholds.window_s, confidence, trials, looks)
+        c = compare_entry(samples, rule, thresholds.window_s, confidence, trials, looks, candidate_first)
         if isinstance(c, str):
             verdict.results.append(
                 RuleResult(

@@ -66,6 +66,8 @@ class RunInfo:
     users: int | None = None
     # a run of fresh-start trials: (start, spawning complete, stop) of each, in order
     trials: list[tuple[float, float, float]] = field(default_factory=list)
+    # per trial of a comparison: whether the candidate's backend was started before the baseline's
+    candidate_first: list[bool] | None = None
 
     def spans(self) -> list[tuple[float, float, float]]:
         """The spans load ran in: each trial, or the whole run; [] without times."""
@@ -260,9 +262,19 @@ def load_run_info(path: Path) -> RunInfo:
         max_cpu_percent=_info_number(data, "max_cpu_percent", path, 0, 100_000) or 0.0,
         unfinished_at_stop=int(_info_number(data, "unfinished_at_stop", path, 0, 1e12) or 0),
         users=None if (users := _info_number(data, "users", path, 0, 1e9)) is None else int(users),
-        trials=_trials(data.get("trials", []), path),
+        trials=(trials := _trials(data.get("trials", []), path)),
+        candidate_first=_candidate_first(data.get("candidate_first"), len(trials), path),
         **times,
     )
+
+
+def _candidate_first(value: object, trials: int, path: Path) -> list[bool] | None:
+    """[true, false, ...]: one per trial, or absent (a run that did not record it)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != trials or not all(isinstance(v, bool) for v in value):
+        raise NoVerdict(f"{path}: candidate_first must be a list of {trials} true/false, one per trial")
+    return value
 
 
 def _trials(value: object, path: Path) -> list[tuple[float, float, float]]:

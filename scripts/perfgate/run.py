@@ -190,10 +190,12 @@ def max_trials(args: argparse.Namespace, count: int, seconds: int) -> int:
     return max(count, budget // seconds)
 
 
-def all_decided(folders: list[Path], args: argparse.Namespace, check_args: argparse.Namespace, limits) -> bool:
+def all_decided(
+    folders: list[Path], args: argparse.Namespace, check_args: argparse.Namespace, limits, firsts: list[bool] | None
+) -> bool:
     """Whether every regression rule is decided (pass or fail) on the trials so far,
     at the sequential run's confidence: the look that may stop the run."""
-    trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up)
+    trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up, firsts)
     try:
         verdict, _ = check_cli.evaluate(check_args)
     except Exception:  # noqa: BLE001 - an unreadable look is no decision: go on loading
@@ -288,9 +290,11 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
             base_src = worktree.enter_context(baseline_worktree(cwd, args.compare_to, args.results / "baseline-src"))
             sides = {"baseline": (base_src, {**env, **dict(args.baseline_env)}), **sides}
         folders: list[Path] = []
+        firsts: list[bool] = []  # per trial of a comparison: the candidate started first
         notes: dict[str, None] = {}  # in order, each once
         # The side started first comes out slower (A/A, 110 trials: by 1-3% in every rule), so trials
-        # alternate which side starts first, from a random one: any two trials in a row balance it.
+        # alternate which side starts first, from a random one: any two trials in a row balance it,
+        # and the comparison takes the order's effect out of the trials' spread.
         first = list(sides)
         SHUFFLE.shuffle(first)
         for n in range(1, most + 1):
@@ -305,20 +309,26 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
             found = run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, order, placement)
             notes.update(dict.fromkeys(found))
             folders.append(folder)
-            if n >= count and n < most and all_decided(folders, args, check_args, limits):
+            firsts.append(order[0] == "candidate")
+            if n >= count and n < most and all_decided(folders, args, check_args, limits, firsts):
                 say(err, f"every rule decided after {n} trials ({n * seconds} s of load)")
                 break
     if notes:
         context.update(args.results, notes=list(notes))
     if len(folders) > 1:
-        trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up)
+        trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up, firsts if args.compare_to else None)
         context.update(args.results, trials=len(folders), max_trials=most)
     say(err, f"checking results against {args.thresholds}")
     code = check_cli.run_check(check_args, env, out, err)
     if args.calibrate:
         try:
             info = results.load_run_info(args.results / f"{PREFIX}_run_info.json")
-            noise = calibrate.calibrate(samples.load(args.results / f"{PREFIX}_raw.csv"), limits, trials=info.trials)
+            noise = calibrate.calibrate(
+                samples.load(args.results / f"{PREFIX}_raw.csv"),
+                limits,
+                trials=info.trials,
+                candidate_first=info.candidate_first,
+            )
             calibrate.write(noise, args.results)
             calibrate.markdown(noise, out)
         except (NoVerdict, OSError) as exc:

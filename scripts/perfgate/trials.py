@@ -5,7 +5,8 @@ perf-gate's --trials), written to `trial-N/`. The checker reads one run, so
 the trials are merged into the usual `locust_*` files: the raw samples end to
 end, the run info with each trial's span (`trials`: [start, spawning complete,
 stop]), so that stalls and the comparison's windows stay inside a trial, and
-the stats with counts summed and percentiles recomputed from every raw sample
+which side was started first in each (`candidate_first`, which the comparison
+takes out); the stats with counts summed and percentiles recomputed from every raw sample
 (Locust's percentiles of separate runs cannot be combined).
 """
 
@@ -65,7 +66,14 @@ def _raw_times(path: Path, spans: list[tuple[float, float]]) -> dict[tuple[str, 
     return out
 
 
-def merge(trial_dirs: list[Path], results: Path, prefix: str = "locust", exclude_ramp_up: bool = True) -> None:
+def merge(
+    trial_dirs: list[Path],
+    results: Path,
+    prefix: str = "locust",
+    exclude_ramp_up: bool = True,
+    candidate_first: list[bool] | None = None,
+) -> None:
+    """`candidate_first`: per trial of a comparison, whether the candidate was started first."""
     infos = [load_run_info(d / f"{prefix}_run_info.json") for d in trial_dirs]
     if any(i.start_time is None or i.stop_time is None for i in infos):
         raise NoVerdict("a trial has no start or stop time in its run info; the trials cannot be merged")
@@ -127,6 +135,8 @@ def merge(trial_dirs: list[Path], results: Path, prefix: str = "locust", exclude
     }
     if first.users is not None:
         info["users"] = first.users
+    if candidate_first is not None:
+        info["candidate_first"] = list(candidate_first)
     (results / f"{prefix}_run_info.json").write_text(json.dumps(info))
 
 

@@ -67,7 +67,9 @@ def test_same_commit_side_by_side_is_no_regression(tmp_path):
     assert "fail" not in found.values(), explain(proc, verdict)
     assert proc.returncode in (0, 3), explain(proc, verdict)
     assert (tmp_path / "results" / "backend-baseline-trial3.log").exists()
-    assert len(json.loads((tmp_path / "results" / "locust_run_info.json").read_text())["trials"]) == 3
+    info = json.loads((tmp_path / "results" / "locust_run_info.json").read_text())
+    assert len(info["trials"]) == 3
+    assert info["candidate_first"] in ([True, False, True], [False, True, False])  # alternating, from a random side
     assert all("over 3 trials" in r["message"] for r in verdict["results"] if r["metric"].endswith("_regression"))
     if len(os.sched_getaffinity(0)) >= 2:  # asked for: Locust apart from the services, both sides on the same CPUs
         assert "Locust on CPU " in proc.stderr, proc.stderr[-2000:]
