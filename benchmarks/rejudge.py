@@ -8,7 +8,6 @@ import io
 import json
 import math
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -52,14 +51,18 @@ def replay_looks(
     run stopping at the first look where all are decided, or at its last
     stored trial. Only the pooled windows' se is stored; at an earlier look
     it is taken as that se times sqrt(stored / k), since it shrinks with the
-    square root of the windows. With each trial's start order stored (and
-    `by_order`), it is taken out as the gate does. Returns (trials used, results)."""
-    from perfgate.compare import by_start_order, critical_value
+    square root of the windows. A run of fixed length has one look, at its
+    planned trials, however many were stored. With each trial's start order
+    stored (and `by_order`), it is taken out as the gate does. Returns
+    (trials used, results)."""
+    from perfgate import sequential
+    from perfgate.compare import critical_value, order_from
 
     rules = {name: got for name, got in trials.items() if name in tolerance and len(got["ln_ratios"]) >= 3}
     stored = max((len(got["ln_ratios"]) for got in rules.values()), default=0)
     results: list[dict] = []
-    for k in range(min(looks[0], stored), stored + 1):
+    last = min(looks[-1], stored)
+    for k in range(min(looks[0], stored), last + 1):
         results = []
         for name, got in rules.items():
             ys = [y + math.log(shift.get(name, 1.0)) for y in got["ln_ratios"][:k]]
@@ -67,10 +70,11 @@ def replay_looks(
                 continue
             within = got["within_log"] * math.sqrt(len(got["ln_ratios"]) / len(ys))
             order = stored_order(got, len(ys)) if by_order else None
-            order = order if by_start_order(order, looks) else None
-            critical = critical_value(confidence, looks, len(ys), order is not None)
+            by_order_from = order_from(order)
+            order = order if sequential.by_order(len(ys), by_order_from) else None
+            critical = critical_value(confidence, looks, len(ys), by_order_from)
             status, low, high = trial_ratios.judge(ys, within, tolerance[name], critical, order)
-            ratio = math.exp(statistics.fmean(ys))
+            ratio = math.sqrt(low * high)  # the interval is symmetric around it in logs
             results.append(
                 {
                     "name": name,
@@ -85,7 +89,7 @@ def replay_looks(
             )
         if results and all(r["status"] != "inconclusive" for r in results) and k in looks[:-1]:
             return k, results
-    return stored, results
+    return last, results
 
 
 def stored_order(got: dict, k: int) -> list[bool] | None:
@@ -94,6 +98,10 @@ def stored_order(got: dict, k: int) -> list[bool] | None:
     if not firsts or len(firsts) != len(got["ln_ratios"]) or None in firsts[:k]:
         return None
     return firsts[:k]
+
+
+def max_stored(trials: dict[str, dict], tolerance: dict[str, float]) -> int:
+    return max((len(got["ln_ratios"]) for name, got in trials.items() if name in tolerance), default=0)
 
 
 def rejudge_ratios(args: argparse.Namespace, names: list[str], stored: list[dict] | None = None) -> list[dict]:
@@ -114,11 +122,20 @@ def rejudge_ratios(args: argparse.Namespace, names: list[str], stored: list[dict
     for run in json.loads(args.json.read_text()) if stored is None else stored:
         if run["condition"] not in names or not run.get("trials"):
             continue
-        _, results = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift, not args.plain_trials)
+        used, results = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift, not args.plain_trials)
         statuses = {r["status"] for r in results}
         code = 1 if "fail" in statuses else 3 if statuses - {"pass"} else 0
+        # undecided where the run, as made, had stopped: the gate would have gone on, the replay cannot
+        cut_short = code == 3 and used < looks[-1] and used >= max_stored(run["trials"], tolerance)
         runs.append(
-            {"condition": run["condition"], "trial": run["trial"], "exit": code, "verdict": "", "results": results}
+            {
+                "condition": run["condition"],
+                "trial": run["trial"],
+                "exit": code,
+                "verdict": "",
+                "results": results,
+                "cut_short": cut_short,
+            }
         )
     return runs
 
@@ -148,7 +165,9 @@ def rejudge(args: argparse.Namespace, names: list[str]) -> list[dict]:
 
 def catch_table(args: argparse.Namespace, names: list[str], factors: list[float]) -> list[str]:
     """Markdown: per regression rule, in how many of the runs it fails when its
-    every trial ratio is `factor` times larger (that rule alone shifted)."""
+    every trial ratio is `factor` times larger (that rule alone shifted); in
+    brackets, in how many more it was still undecided where the run, as
+    made, had stopped (unknown: the gate would have gone on loading)."""
     from perfgate import thresholds
 
     limits, stored = thresholds.load(args.thresholds), json.loads(args.json.read_text())
@@ -159,8 +178,10 @@ def catch_table(args: argparse.Namespace, names: list[str], factors: list[float]
         cells = []
         for factor in factors:
             runs = rejudge_ratios(argparse.Namespace(**{**vars(args), "shift": [(name, factor)]}), names, stored)
-            caught = sum(1 for run in runs for r in run["results"] if r["name"] == name and r["status"] == "fail")
-            cells.append(f"{caught}/{len(runs)}")
+            status = [next((r["status"] for r in run["results"] if r["name"] == name), None) for run in runs]
+            caught = status.count("fail")
+            cut = sum(1 for run, got in zip(runs, status, strict=True) if run["cut_short"] and got == "inconclusive")
+            cells.append(f"{caught}/{len(runs)}" + (f" (+{cut}?)" if cut else ""))
         lines.append(
             f"| {name.replace('ASYNC ', '')} ({round(rule.tolerance * 100, 1):g}%) | " + " | ".join(cells) + " |"
         )

@@ -75,6 +75,11 @@ def test_a_runs_looks_are_replayed_and_it_stops_where_the_gate_would():
         {"p50 of GET /e": {"ln_ratios": noisy[:6], "within_log": 0.001}}, tolerance, 0.95, looks, {}
     )
     assert used == 6 and result["message"] == "over 6 trials"
+    # a run of fixed length looks once, at its planned trials
+    used, [result] = rejudge.replay_looks(
+        {"p50 of GET /e": {"ln_ratios": noisy, "within_log": 0.001}}, tolerance, 0.95, (6,), {}
+    )
+    assert used == 6 and result["message"] == "over 6 trials"
     # the same swing told apart by start order (the candidate first in odd trials): it is the order's
     alternating = {"ln_ratios": noisy, "within_log": 0.001, "candidate_first": [n % 2 == 0 for n in range(10)]}
     used, [result] = rejudge.replay_looks({"p50 of GET /e": alternating}, tolerance, 0.95, looks, {})
@@ -163,6 +168,11 @@ def test_the_catch_table_counts_the_runs_each_slowdown_fails(tmp_path):
     )
     _, _, row = rejudge.catch_table(series_args(tmp_path), ["A/A"], [1.03, 1.10])
     assert row == "| p50 of GET /e (5%) | 0/1 | 1/1 |"  # +3% is within the tolerance, +10% is caught
+    # a run that stopped after 4 trials as made: +6% is undecided there, and the gate would have gone on
+    series[0]["trials"]["p50 of GET /e"]["ln_ratios"] = [math.log(r) for r in (1.03, 0.99, 1.04, 0.98)]
+    (tmp_path / "s.json").write_text(json.dumps(series))
+    _, _, row = rejudge.catch_table(series_args(tmp_path), ["A/A"], [1.06])
+    assert row == "| p50 of GET /e (5%) | 0/1 (+1?) |"
     assert regression_detection.factors_arg("1.03, 1.1") == [1.03, 1.1]
     for bad in ("", "x", "0.97", "1.03,1"):
         with pytest.raises(argparse.ArgumentTypeError, match="factors above 1"):

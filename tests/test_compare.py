@@ -256,18 +256,29 @@ def test_taking_out_a_start_order_that_does_nothing_costs_little():
 
 
 @pytest.mark.parametrize(
-    ("k", "firsts", "looks"),
+    ("k", "firsts"),
     [
-        (3, alternating(3), (1,)),  # too few trials for two orders' spread
-        (6, [True] * 6, (1,)),  # one order only: nothing to take out
-        (6, alternating(5), (1,)),  # not one per trial: not trusted
-        (6, alternating(6), (3, 4, 5, 6)),  # a look at 3 trials: every look must use one model
+        (
+            compare.ORDER_FROM - 1,
+            alternating(compare.ORDER_FROM - 1),
+        ),  # too few trials: the degree of freedom costs more
+        (8, [True] * 8),  # one order only: nothing to take out
+        (8, alternating(7)),  # not one per trial: not trusted
     ],
 )
-def test_the_start_order_is_left_in_when_it_cannot_be_taken_out(k, firsts, looks):
+def test_the_start_order_is_left_in_when_it_cannot_be_taken_out(k, firsts):
     samples, spans = trials_data(1, k=k, tau=0.0, trial_s=20)
-    c = compare.compare_entry(samples, RegressionRule("E", 50, 0.05), 5, 0.95, spans, looks, firsts)
+    c = compare.compare_entry(samples, RegressionRule("E", 50, 0.05), 5, 0.95, spans, (1,), firsts)
     assert c.method == "trials" and c.start_order_log is None
+
+
+def test_a_sequential_run_takes_the_start_order_out_from_its_later_looks():
+    samples, spans = trials_data(4, k=8, tau=0.0, trial_s=20)
+    rule = RegressionRule("E", 50, 0.05)
+    looks = tuple(range(3, 11))
+    early = compare.compare_entry(samples, rule, 5, 0.95, spans[:4], looks, alternating(4))
+    late = compare.compare_entry(samples, rule, 5, 0.95, spans, looks, alternating(8))
+    assert early.start_order_log is None and late.start_order_log is not None
 
 
 def test_the_rule_text_says_the_start_order_was_taken_out(tmp_path):

@@ -81,27 +81,34 @@ def test_intervals_over_trials_looked_at_after_each_keep_false_alarms_at_the_pla
         sequential.t_boundaries(0.95, (1, 2))
 
 
-def test_looks_at_the_two_start_orders_mean_keep_false_alarms_at_the_planned_rate():
+@pytest.mark.parametrize("order_from", [4, 6])
+def test_looks_at_the_two_start_orders_mean_keep_false_alarms_at_the_planned_rate(order_from):
     """Trials alternating between two start orders, each order shifting the ratio
-    its own way (by a different amount per run): the two orders' mean, looked
-    at after 4..10 trials, misses on the high side 2.5% of the time."""
+    its own way (by a different amount per run): looked at after 4..10 trials,
+    the plain mean before `order_from` trials and the two orders' mean from
+    then on, the intervals miss on the high side 2.5% of the time."""
     rng = np.random.default_rng(11)
     looks = tuple(range(4, 11))
     n = 20_000
-    order = np.where(np.arange(looks[-1]) % 2 == 0, 1.0, -1.0) * rng.uniform(0, 0.05, (n, 1))
+    order = np.where(np.arange(looks[-1]) % 2 == 0, 1.0, -1.0) * rng.uniform(0, 0.01, (n, 1))
     runs = rng.standard_normal((n, looks[-1])) * rng.uniform(0.01, 0.08, (n, 1)) + order
-    bounds = sequential.t_boundaries(0.95, looks, by_start_order=True)
+    bounds = sequential.t_boundaries(0.95, looks, order_from=order_from)
     alarms = np.zeros(n, dtype=bool)
     for k, c in zip(looks, bounds, strict=True):
+        if k < order_from:
+            y = runs[:, :k]
+            alarms |= y.mean(axis=1) - c * y.std(axis=1, ddof=1) / math.sqrt(k) > 0
+            continue
         first, second = runs[:, 0:k:2], runs[:, 1:k:2]
         ss = ((first - first.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
         ss += ((second - second.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
         se = np.sqrt(ss / (k - 2)) * sequential.order_se_factor(first.shape[1], second.shape[1])
         alarms |= (first.mean(axis=1) + second.mean(axis=1)) / 2 - c * se > 0
     assert alarms.mean() == pytest.approx(0.025, abs=0.005)
-    assert bounds[-1] > sequential.t_boundaries(0.95, looks)[-1]  # a degree of freedom fewer
+    assert bounds[-1] > sequential.t_boundaries(0.95, looks)[-1]  # a degree of freedom fewer at the last look
     from scipy import stats
 
-    assert sequential.t_boundaries(0.95, (6,), by_start_order=True) == pytest.approx(stats.t.ppf(0.975, 4))
-    with pytest.raises(ValueError, match="from 4"):
-        sequential.t_boundaries(0.95, (3, 4), by_start_order=True)
+    assert sequential.t_boundaries(0.95, (6,), order_from=4) == pytest.approx(stats.t.ppf(0.975, 4))
+    assert sequential.t_boundaries(0.95, (5,), order_from=6) == pytest.approx(stats.t.ppf(0.975, 4))  # plain: k - 1
+    with pytest.raises(ValueError, match="4 trials"):
+        sequential.t_boundaries(0.95, (3, 4), order_from=3)

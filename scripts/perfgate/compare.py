@@ -29,7 +29,9 @@ MIN_WINDOWS = 5
 MIN_WINDOWS_PER_TRIAL = 3  # fewer, and a trial's own ratio and its noise mean little
 MIN_WINDOWS_FOR_RATIO = 2  # a trial with fewer has no ratio of its own to count
 MIN_TRIALS_FOR_SPREAD = 3  # from this many trials on, their own ratios make the interval
-MIN_TRIALS_BY_ORDER = 4  # from this many on, the two start orders are told apart (k - 2 degrees of freedom)
+# From this many trials on, the two start orders are told apart (k - 2 degrees of freedom): with fewer,
+# the degree of freedom costs more than the order's swing (README: fixed runs of 4 trials, 59 A/A runs)
+ORDER_FROM = 6
 RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
 MAX_USEFUL_FACTOR = 100.0  # past this, "run longer" means hours: the ratio is on the tolerance
@@ -191,24 +193,21 @@ def _planned(looks: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(n for n in looks if n >= MIN_TRIALS_FOR_SPREAD)
 
 
-def by_start_order(candidate_first: list[bool] | None, looks: tuple[int, ...]) -> bool:
-    """Whether the interval takes the start order out: each judged trial's
-    order known, both orders seen, and every look (or the one) made at
-    MIN_TRIALS_BY_ORDER trials or more, so that all looks share one model."""
-    if not candidate_first or len(set(candidate_first)) < 2 or len(candidate_first) < MIN_TRIALS_BY_ORDER:
-        return False
-    planned = _planned(looks)
-    return len(planned) < 2 or planned[0] >= MIN_TRIALS_BY_ORDER
+def order_from(candidate_first: list[bool] | None) -> int | None:
+    """From how many trials on the interval takes the start order out: ORDER_FROM
+    when each judged trial's order is known and both orders were seen, else never."""
+    return ORDER_FROM if candidate_first and len(set(candidate_first)) == 2 else None
 
 
-def critical_value(confidence: float, looks: tuple[int, ...], k: int, start_order: bool = False) -> float:
+def critical_value(confidence: float, looks: tuple[int, ...], k: int, by_order_from: int | None = None) -> float:
     """c for mean ± c·se over k trials: Student's t, or at a sequential run's
     look, that look's boundary (a trial count that is no planned look gets
-    the strictest). `start_order`: for the two start orders' mean."""
+    the strictest). `by_order_from`: looks at that many trials or more are
+    over the two start orders' mean."""
     planned = _planned(looks)
     if len(planned) < 2:
-        return float(stats.t.ppf((1 + confidence) / 2, k - (2 if start_order else 1)))
-    bounds = sequential.t_boundaries(confidence, planned, start_order)
+        return float(stats.t.ppf((1 + confidence) / 2, k - (2 if sequential.by_order(k, by_order_from) else 1)))
+    bounds = sequential.t_boundaries(confidence, planned, by_order_from)
     return bounds[planned.index(k)] if k in planned else max(bounds)
 
 
@@ -259,8 +258,8 @@ def compare_entry(
     whatever differs from one fresh start to the next is in it. With fewer,
     it is the windows' bootstrap, widened by what two trials disagree.
     `looks`: the trial counts a sequential run looks at. `candidate_first`:
-    per trial, whether the candidate was started first; from
-    MIN_TRIALS_BY_ORDER trials on, the interval takes the start order out."""
+    per trial, whether the candidate was started first; from ORDER_FROM
+    trials on, the interval takes the start order out."""
     base, cand = samples.get((BASELINE, rule.entry)), samples.get((CANDIDATE, rule.entry))
     if base is None or cand is None:
         return f"no successful samples of {rule.entry} for {'the baseline' if base is None else 'the candidate'}"
@@ -282,11 +281,12 @@ def compare_entry(
     order = None
     if candidate_first is not None and len(candidate_first) == len(parts):
         order = [first for first, part in zip(candidate_first, parts, strict=True) if _has_ratio(part)]
-    order = order if by_start_order(order, looks) else None
+    by_order_from = order_from(order)
+    order = order if sequential.by_order(len(ys), by_order_from) else None
     effect = None
     if len(ys) >= MIN_TRIALS_FOR_SPREAD:
         _, _, _, within = bootstrap_ratio(hb, hc, rule.percentile, confidence)
-        critical = critical_value(confidence, looks, len(ys), order is not None)
+        critical = critical_value(confidence, looks, len(ys), by_order_from)
         ratio, low, high, se, tau = trials_interval(ys, within, critical, order)
         effect = None if order is None else start_order_effect(ys, order)
         method = "trials"
