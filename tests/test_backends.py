@@ -122,6 +122,15 @@ def test_compose_down_is_retried_until_nothing_is_left(tmp_path, fake_docker, mo
     assert compose_calls(fake_docker).count("compose -p p down -v --remove-orphans") == 3
 
 
+def test_a_failing_down_with_nothing_left_is_done(tmp_path, fake_docker, monkeypatch):
+    """Compose v1 refuses to read a file it cannot parse, for `down` as for `up`:
+    Docker itself lists nothing of the project, so nothing is left behind."""
+    monkeypatch.setenv("DOCKER_DOWN_FAILS", "99")
+    with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
+        pass
+    assert compose_calls(fake_docker).count("compose -p p down -v --remove-orphans") == 1
+
+
 def test_compose_down_that_leaves_something_is_no_verdict_naming_it(tmp_path, fake_docker, monkeypatch):
     monkeypatch.setenv("DOCKER_DOWN_LEAVES", "99")
     monkeypatch.setattr("perfgate.compose.time.sleep", lambda s: None)
