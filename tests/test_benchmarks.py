@@ -16,9 +16,11 @@ def test_trials_are_judged_as_the_comparison_judges_them():
     assert status == "pass" and low < 1.0 < high < 1.05
     status, *_ = trial_ratios.judge([y + math.log(1.2) for y in ys], 0.001, 0.05, 2.57)
     assert status == "fail"
-    # the windows' noise is a floor: trials that happen to agree do not make the interval narrower
-    _, low, high = trial_ratios.judge([0.0, 1e-6, -1e-6], within_log=0.02, tolerance=0.05, critical=4.3)
-    assert math.log(high) > 0.08
+    # trials whose ratios are all the same say nothing of their spread: the windows' noise stands in
+    _, low, high = trial_ratios.judge([0.01, 0.01, 0.01], within_log=0.02, tolerance=0.05, critical=4.3)
+    assert math.log(high) == pytest.approx(0.01 + 4.3 * 0.02)
+    _, low, high = trial_ratios.judge([0.0, 1e-3, -1e-3], within_log=0.02, tolerance=0.05, critical=4.3)
+    assert math.log(high) == pytest.approx(4.3 * 1e-3 / math.sqrt(3))  # else the spread alone
 
 
 def series_args(folder, shift=()) -> argparse.Namespace:

@@ -215,22 +215,28 @@ def trials_interval(
     ys: np.ndarray, within: float, critical: float, candidate_first: list[bool] | None = None
 ) -> tuple[float, float, float, float, float]:
     """(ratio, low, high, se, between) from the trials' own ln ratios `ys`:
-    their geometric mean ± critical · se, se never below `within` (the
-    windows' bootstrap se: trials that agree by chance must not make the
-    interval narrower than the noise inside them). With `candidate_first`
-    (per trial), the mean of the two start orders' geometric means and their
-    pooled spread: whatever starting first does to a side, it does to each
-    side equally often, and leaves the spread."""
+    their geometric mean ± critical · se, se from their spread alone. Each
+    trial's ratio carries its own windows' noise, so the spread holds it;
+    Student's t (or the sequential boundary, simulated the same way) allows
+    for trials that agree by chance. A floor at the windows' bootstrap se
+    (`within`) made the intervals wider than their level without making them
+    any safer (README: 59 A/A runs); it is kept only for trials whose ratios
+    are all the same (the same histogram bins every time), where the spread
+    says nothing. With `candidate_first` (per trial), the mean of the two
+    start orders' geometric means and their pooled spread: whatever starting
+    first does to a side, it does to each side equally often, and leaves the
+    spread."""
     k = len(ys)
     if candidate_first is not None:
         first = np.asarray(candidate_first, dtype=bool)
         a, b = ys[first], ys[~first]
         mean = float(a.mean() + b.mean()) / 2
         spread = math.sqrt((((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / (k - 2))
-        se = max(spread * sequential.order_se_factor(len(a), len(b)), within)
+        se = spread * sequential.order_se_factor(len(a), len(b))
     else:
         mean, spread = float(np.mean(ys)), float(np.std(ys, ddof=1))
-        se = max(spread / math.sqrt(k), within)
+        se = spread / math.sqrt(k)
+    se = se if se > 0 else within
     # one trial's own noise is about within * sqrt(k); the spread beyond it is between trials
     between = math.sqrt(max(0.0, spread**2 - within**2 * k))
     return math.exp(mean), math.exp(mean - critical * se), math.exp(mean + critical * se), se, between
@@ -254,8 +260,8 @@ def compare_entry(
     """`trials`: the (start, spawning complete, stop) of each fresh-start trial;
     windows never straddle two, and each trial's first window is warm-up.
     From MIN_TRIALS_FOR_SPREAD trials on, the interval is Student's t over
-    the trials' own ln ratios (never narrower than the windows' bootstrap):
-    whatever differs from one fresh start to the next is in it. With fewer,
+    the trials' own ln ratios: whatever differs from one fresh start to the
+    next is in it. With fewer,
     it is the windows' bootstrap, widened by what two trials disagree.
     `looks`: the trial counts a sequential run looks at. `candidate_first`:
     per trial, whether the candidate was started first; from ORDER_FROM
