@@ -12,7 +12,7 @@ from typing import TextIO
 
 from scipy import stats
 
-from perfgate.compare import Comparison, compare_entry
+from perfgate.compare import ORDER_FROM, Comparison, compare_entry
 from perfgate.samples import RawSamples
 from perfgate.thresholds import Thresholds
 
@@ -58,10 +58,12 @@ def detectable_in(
     c: Comparison, length_s: float, trial_s: float | None, tolerance: float, window_s: float, confidence: float
 ) -> float:
     """The smallest slowdown a run of `length_s` detects: over trials of
-    `trial_s` like this run's (Student's t), else over windows."""
+    `trial_s` like this run's (Student's t; with the start order taken out
+    when this run took it out and that run is long enough), else over windows."""
     if c.method == "trials" and trial_s:
         n = max(3, int(length_s // trial_s))
-        critical = float(stats.t.ppf((1 + confidence) / 2, n - 1))
+        by_order = c.start_order_log is not None and n >= ORDER_FROM  # the start order taken out: a degree fewer
+        critical = float(stats.t.ppf((1 + confidence) / 2, n - (2 if by_order else 1)))
         return smallest_detectable(c.se_log, n, c.trials, tolerance, confidence, critical)
     n = max(2, int(length_s / window_s) - 1)  # minus warm-up
     return smallest_detectable(c.se_log, n, c.windows, tolerance, confidence)
