@@ -53,13 +53,15 @@ def load(run: Path, thresholds: Path) -> KeptRun:
     """The regression rules of `thresholds` with samples on both sides of `run`."""
     limits = limits_file.load(thresholds)
     raw = samples.load(run / "locust_raw.csv").ok
-    spans = [(start, stop) for start, _, stop in results.load_run_info(run / "locust_run_info.json").trials]
+    info = results.load_run_info(run / "locust_run_info.json")
+    spans = [(start, stop) for start, _, stop in info.trials]
     rules = []
     for rule in limits.regressions:
         base, cand = raw.get((samples.BASELINE, rule.entry)), raw.get((samples.CANDIDATE, rule.entry))
         if base is not None and cand is not None:
             rules.append((f"p{rule.percentile} of {rule.entry}", rule, base, cand))
-    first = [candidate_first(run, n) for n in range(1, len(spans) + 1)]
+    # the order the gate started them in (and judged by); runs made before it was recorded: the backend logs
+    first = info.candidate_first or [candidate_first(run, n) for n in range(1, len(spans) + 1)]
     return KeptRun(spans, first, rules, limits.window_s, limits.confidence)
 
 

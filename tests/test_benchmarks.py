@@ -243,3 +243,20 @@ def test_the_start_order_is_read_from_compose_logs_too(tmp_path):
     (tmp_path / "backend-baseline-trial3.log").write_text(attach.format("baseline"))
     (tmp_path / "backend-candidate-trial3.log").write_text(db.format("10.000"))
     assert [trial_ratios.candidate_first(tmp_path, n) for n in (1, 2, 3)] == [True, False, None]
+
+
+def test_a_kept_runs_start_order_is_the_gates_own_when_it_recorded_one(tmp_path):
+    import shutil
+
+    from tests.conftest import FIXTURES
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "compare", run)
+    info = json.loads((run / "locust_run_info.json").read_text())
+    info["trials"] = [[info["start_time"], info["spawning_complete_time"], info["stop_time"]]]
+    (run / "locust_run_info.json").write_text(json.dumps(info))
+    thresholds = regression_detection.ROOT / "thresholds.json"
+    assert trial_ratios.load(run, thresholds).candidate_first == [None]  # no record, no backend logs
+    info["candidate_first"] = [False]
+    (run / "locust_run_info.json").write_text(json.dumps(info))
+    assert trial_ratios.load(run, thresholds).candidate_first == [False]
