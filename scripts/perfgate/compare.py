@@ -261,8 +261,8 @@ def compare_entry(
     windows never straddle two, and each trial's first window is warm-up.
     From MIN_TRIALS_FOR_SPREAD trials on, the interval is Student's t over
     the trials' own ln ratios: whatever differs from one fresh start to the
-    next is in it. With fewer,
-    it is the windows' bootstrap, widened by what two trials disagree.
+    next is in it. With fewer, it is the windows' bootstrap, widened by what
+    two trials disagree.
     `looks`: the trial counts a sequential run looks at. `candidate_first`:
     per trial, whether the candidate was started first; from ORDER_FROM
     trials on, the interval takes the start order out."""
