@@ -143,6 +143,19 @@ def test_run_length_advice_asks_for_a_longer_run_than_the_one_that_was_made(rati
     assert shown > 1.0 and "would decide" in advice
 
 
+def test_trials_advice_counts_trials_and_says_how_to_get_them():
+    c = compare.Comparison("GET", 95, 10.0, 10.2, 1.02, 0.95, 1.12, windows=40, se_log=0.03, trials=8, method="trials")
+    advice = compare.trials_advice(compare.run_length_factor(c, 0.10), c.trials, 30.0)
+    needed = int(advice.split("about ")[1].split(" trials")[0])
+    assert needed > 8 and f"~{needed * 0.5:.1f} min of load" in advice and "--max-run-time" in advice
+    samples, spans = trials_data(2, k=4, tau=0.05, trial_s=20)
+    rule = RegressionRule("E", 50, 0.0)  # on the tolerance or near it: undecided
+    c = compare.compare_entry(samples, rule, 5, 0.95, spans)
+    assert c.trial_s == 20
+    text = compare.judge_comparison(c, rule, 5, 0.95).message
+    assert "inconclusive; about 46 trials of 20 s (~15.3 min of load) would decide" in text, text
+
+
 def test_run_length_advice_when_the_ratio_sits_on_the_tolerance():
     c = compare.Comparison("GET", 95, 10.0, 11.0, 1.1, 1.0, 1.2, windows=8, se_log=0.05)
     advice = compare.run_length_advice(compare.run_length_factor(c, 0.10), 8, 5.0)

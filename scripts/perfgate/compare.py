@@ -14,6 +14,7 @@ is inconclusive, with the run length that would decide.
 """
 
 import math
+import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,7 @@ class Comparison:
     method: str = "windows"  # "trials": the interval is over the trials' own ratios
     # ln ratio with the candidate started first minus with the baseline first, when the interval takes it out
     start_order_log: float | None = None
+    trial_s: float = 0.0  # a trial's length (median), for a run of fresh-start trials
     per_window: list[tuple[float, float]] = field(default_factory=list)  # (start s, ratio) of each window judged
 
     @property
@@ -147,6 +149,17 @@ def run_length_advice(factor: float, windows: int, window_s: float) -> str:
     factor = math.ceil(factor * 10) / 10  # never "1.0x as long" after a run of that length
     minutes = factor * windows * window_s / 60
     return f"a run about {factor:.1f}x as long (~{minutes:.1f} min of measurement) would decide"
+
+
+def trials_advice(factor: float, trials: int, trial_s: float) -> str:
+    """The same in fresh-start trials: what --trials or --max-run-time has to allow."""
+    if not math.isfinite(factor) or factor > MAX_USEFUL_FACTOR:
+        return "the ratio sits on the tolerance: no run of useful length would decide"
+    needed = max(trials + 1, math.ceil(trials * factor))
+    return (
+        f"about {needed} trials of {trial_s:.0f} s (~{needed * trial_s / 60:.1f} min of load) would decide "
+        "(--max-run-time adds trials while a rule is undecided)"
+    )
 
 
 def between_trials(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], q: float, confidence: float) -> float:
@@ -319,6 +332,7 @@ def compare_entry(
         within_log=within,
         method=method,
         start_order_log=effect,
+        trial_s=statistics.median(stop - start for start, _, stop in trials) if method == "trials" and trials else 0.0,
         per_window=list(zip(starts.tolist(), window_ratios(hb, hc, rule.percentile).tolist(), strict=True)),
     )
 
@@ -336,7 +350,11 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
     if status == FAIL:
         text += f": regression ({c.baseline:.1f} ms -> {c.candidate:.1f} ms)"
     elif status == INCONCLUSIVE:
-        text += ": inconclusive; " + run_length_advice(run_length_factor(c, rule.tolerance), c.windows, window_s)
+        factor = run_length_factor(c, rule.tolerance)
+        advice = (
+            trials_advice(factor, c.trials, c.trial_s) if c.trial_s else run_length_advice(factor, c.windows, window_s)
+        )
+        text += ": inconclusive; " + advice
     return RuleResult(
         rule.entry,
         f"p{rule.percentile}_regression",
