@@ -116,9 +116,16 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: 
     except (OSError, ValueError):  # the gate stopped before a verdict: keep the trial, with why
         verdict = {"verdict": "error", "results": [], "problems": [proc.stderr[-2000:]]}
     verdict["exit"] = proc.returncode
+    verdict["gate"] = gate_commit()  # a series resumed across changes says which gate made each run
     for r in verdict["results"]:  # a run's every window is in its kept folder; the series keeps its size small
         r.pop("per_window", None)
     return verdict
+
+
+def gate_commit() -> str | None:
+    """The commit of the checkout the runs are made with (both sides run it)."""
+    proc = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return proc.stdout.strip() or None
 
 
 def series(args: argparse.Namespace, names: list[str]) -> list[dict]:

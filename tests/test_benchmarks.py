@@ -260,3 +260,8 @@ def test_a_kept_runs_start_order_is_the_gates_own_when_it_recorded_one(tmp_path)
     info["candidate_first"] = [False]
     (run / "locust_run_info.json").write_text(json.dumps(info))
     assert trial_ratios.load(run, thresholds).candidate_first == [False]
+
+
+def test_each_run_records_the_gate_it_was_made_with():
+    commit = regression_detection.gate_commit()
+    assert commit and len(commit) == 12 and int(commit, 16) >= 0
