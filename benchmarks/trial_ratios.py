@@ -88,9 +88,10 @@ def judge(
     ln_ratios: list[float],
     within_log: float,
     tolerance: float,
-    critical: float,
+    confidence: float,
+    looks: tuple[int, ...],
     candidate_first: list[bool] | None = None,
 ) -> tuple[str, float, float]:
-    """(status, low, high) as the comparison judges trials (with `candidate_first`, by start order)."""
-    _, low, high, _, _ = compare.trials_interval(np.array(ln_ratios), within_log, critical, candidate_first)
+    """(status, low, high) as the comparison judges trials at a look after len(ln_ratios)."""
+    (_, low, high, _, _), _ = compare.look_interval(np.array(ln_ratios), within_log, confidence, looks, candidate_first)
     return compare.decide(low, high, tolerance), low, high

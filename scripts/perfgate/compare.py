@@ -255,6 +255,20 @@ def trials_interval(
     return math.exp(mean), math.exp(mean - critical * se), math.exp(mean + critical * se), se, between
 
 
+def look_interval(
+    ys: np.ndarray, within: float, confidence: float, looks: tuple[int, ...], candidate_first: list[bool] | None
+) -> tuple[tuple[float, float, float, float, float], list[bool] | None]:
+    """The trials' interval at a look after len(ys) trials, as the gate draws it:
+    `trials_interval` at that look's critical value, with the start order taken
+    out from ORDER_FROM trials on when each trial's order is known and both
+    were seen. Returns it and the orders it took out (None: left in). The
+    replay of stored series (benchmarks/rejudge.py) judges with this too."""
+    by_order_from = order_from(candidate_first)
+    order = candidate_first if sequential.by_order(len(ys), by_order_from) else None
+    critical = critical_value(confidence, looks, len(ys), by_order_from)
+    return trials_interval(ys, within, critical, order), order
+
+
 def start_order_effect(ys: np.ndarray, candidate_first: list[bool]) -> float:
     """ln ratio with the candidate started first minus with the baseline first."""
     first = np.asarray(candidate_first, dtype=bool)
@@ -300,13 +314,10 @@ def compare_entry(
     order = None
     if candidate_first is not None and len(candidate_first) == len(parts):
         order = [first for first, part in zip(candidate_first, parts, strict=True) if _has_ratio(part)]
-    by_order_from = order_from(order)
-    order = order if sequential.by_order(len(ys), by_order_from) else None
     effect = None
     if len(ys) >= MIN_TRIALS_FOR_SPREAD:
         _, _, _, within = bootstrap_ratio(hb, hc, rule.percentile, confidence)
-        critical = critical_value(confidence, looks, len(ys), by_order_from)
-        ratio, low, high, se, tau = trials_interval(ys, within, critical, order)
+        (ratio, low, high, se, tau), order = look_interval(ys, within, confidence, looks, order)
         effect = None if order is None else start_order_effect(ys, order)
         method = "trials"
     else:
