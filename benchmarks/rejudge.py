@@ -11,6 +11,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from benchmarks import trial_ratios
 
@@ -38,6 +39,14 @@ def shift_arg(text: str) -> tuple[str, float]:
     return name.strip(), value
 
 
+class Replay(NamedTuple):
+    """A run's looks replayed: the trials its decision used, the trials stored, the results there."""
+
+    used: int
+    stored: int
+    results: list[dict]
+
+
 def replay_looks(
     trials: dict[str, dict],
     tolerance: dict[str, float],
@@ -45,7 +54,7 @@ def replay_looks(
     looks: tuple[int, ...],
     shift: dict,
     by_order: bool = True,
-) -> tuple[int, list[dict]]:
+) -> Replay:
     """A run's looks replayed from its trials' stored ratios: after the planned
     trials and each one after, every rule judged on the trials so far, the
     run stopping at the first look where all are decided, or at its last
@@ -53,11 +62,7 @@ def replay_looks(
     it is taken as that se times sqrt(stored / k), since it shrinks with the
     square root of the windows. A run of fixed length has one look, at its
     planned trials, however many were stored. With each trial's start order
-    stored (and `by_order`), it is taken out as the gate does. Returns
-    (trials used, results)."""
-    from perfgate import sequential
-    from perfgate.compare import critical_value, order_from
-
+    stored (and `by_order`), it is taken out as the gate does."""
     rules = {name: got for name, got in trials.items() if name in tolerance and len(got["ln_ratios"]) >= 3}
     stored = max((len(got["ln_ratios"]) for got in rules.values()), default=0)
     results: list[dict] = []
@@ -70,10 +75,7 @@ def replay_looks(
                 continue
             within = got["within_log"] * math.sqrt(len(got["ln_ratios"]) / len(ys))
             order = stored_order(got, len(ys)) if by_order else None
-            by_order_from = order_from(order)
-            order = order if sequential.by_order(len(ys), by_order_from) else None
-            critical = critical_value(confidence, looks, len(ys), by_order_from)
-            status, low, high = trial_ratios.judge(ys, within, tolerance[name], critical, order)
+            status, low, high = trial_ratios.judge(ys, within, tolerance[name], confidence, looks, order)
             ratio = math.sqrt(low * high)  # the interval is symmetric around it in logs
             results.append(
                 {
@@ -88,8 +90,8 @@ def replay_looks(
                 }
             )
         if results and all(r["status"] != "inconclusive" for r in results) and k in looks[:-1]:
-            return k, results
-    return last, results
+            return Replay(k, stored, results)
+    return Replay(last, stored, results)
 
 
 def stored_order(got: dict, k: int) -> list[bool] | None:
@@ -98,10 +100,6 @@ def stored_order(got: dict, k: int) -> list[bool] | None:
     if not firsts or len(firsts) != len(got["ln_ratios"]) or None in firsts[:k]:
         return None
     return firsts[:k]
-
-
-def max_stored(trials: dict[str, dict], tolerance: dict[str, float]) -> int:
-    return max((len(got["ln_ratios"]) for name, got in trials.items() if name in tolerance), default=0)
 
 
 def rejudge_ratios(args: argparse.Namespace, names: list[str], stored: list[dict] | None = None) -> list[dict]:
@@ -122,18 +120,18 @@ def rejudge_ratios(args: argparse.Namespace, names: list[str], stored: list[dict
     for run in json.loads(args.json.read_text()) if stored is None else stored:
         if run["condition"] not in names or not run.get("trials"):
             continue
-        used, results = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift, not args.plain_trials)
-        statuses = {r["status"] for r in results}
+        replay = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift, not args.plain_trials)
+        statuses = {r["status"] for r in replay.results}
         code = 1 if "fail" in statuses else 3 if statuses - {"pass"} else 0
         # undecided where the run, as made, had stopped: the gate would have gone on, the replay cannot
-        cut_short = code == 3 and used < looks[-1] and used >= max_stored(run["trials"], tolerance)
+        cut_short = code == 3 and replay.used < looks[-1] and replay.used >= replay.stored
         runs.append(
             {
                 "condition": run["condition"],
                 "trial": run["trial"],
                 "exit": code,
                 "verdict": "",
-                "results": results,
+                "results": replay.results,
                 "cut_short": cut_short,
             }
         )

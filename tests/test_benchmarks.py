@@ -6,21 +6,31 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from benchmarks import cpu_by_side, regression_detection, rejudge, series_report, start_order, trial_ratios
 
 
 def test_trials_are_judged_as_the_comparison_judges_them():
     ys = [math.log(r) for r in (1.01, 0.99, 1.02, 0.98, 1.00, 1.01)]
-    status, low, high = trial_ratios.judge(ys, within_log=0.001, tolerance=0.05, critical=2.57)
+    status, low, high = trial_ratios.judge(ys, within_log=0.001, tolerance=0.05, confidence=0.95, looks=(6,))
     assert status == "pass" and low < 1.0 < high < 1.05
-    status, *_ = trial_ratios.judge([y + math.log(1.2) for y in ys], 0.001, 0.05, 2.57)
+    assert math.log(high / low) / 2 == pytest.approx(stats.t.ppf(0.975, 5) * np.std(ys, ddof=1) / math.sqrt(6))
+    status, *_ = trial_ratios.judge([y + math.log(1.2) for y in ys], 0.001, 0.05, 0.95, (6,))
     assert status == "fail"
     # trials whose ratios are all the same say nothing of their spread: the windows' noise stands in
-    _, low, high = trial_ratios.judge([0.01, 0.01, 0.01], within_log=0.02, tolerance=0.05, critical=4.3)
-    assert math.log(high) == pytest.approx(0.01 + 4.3 * 0.02)
-    _, low, high = trial_ratios.judge([0.0, 1e-3, -1e-3], within_log=0.02, tolerance=0.05, critical=4.3)
-    assert math.log(high) == pytest.approx(4.3 * 1e-3 / math.sqrt(3))  # else the spread alone
+    t3 = stats.t.ppf(0.975, 2)
+    _, low, high = trial_ratios.judge([0.01, 0.01, 0.01], within_log=0.02, tolerance=0.05, confidence=0.95, looks=(3,))
+    assert math.log(high) == pytest.approx(0.01 + t3 * 0.02)
+    _, low, high = trial_ratios.judge([0.0, 1e-3, -1e-3], within_log=0.02, tolerance=0.05, confidence=0.95, looks=(3,))
+    assert math.log(high) == pytest.approx(t3 * 1e-3 / math.sqrt(3))  # else the spread alone
+    # a look of a sequential run is at its boundary, the start order taken out from the 6th trial
+    alternating = [0.03, -0.03] * 3
+    first = [True, False] * 3
+    _, low, high = trial_ratios.judge(alternating, 0.001, 0.05, 0.95, (4, 5, 6, 7), first)
+    assert low < 1.0 < high and math.log(high) < 0.01  # the whole swing is the order's: the windows' noise is left
+    _, low, high = trial_ratios.judge(alternating, 0.001, 0.05, 0.95, (4, 5, 6, 7))
+    assert math.log(high) > 0.03
 
 
 def series_args(folder, shift=()) -> argparse.Namespace:
@@ -63,30 +73,32 @@ def test_a_series_is_judged_again_at_other_tolerances(tmp_path):
 def test_a_runs_looks_are_replayed_and_it_stops_where_the_gate_would():
     looks, tolerance = (4, 5, 6, 7, 8, 9, 10), {"p50 of GET /e": 0.05}
     steady = [math.log(r) for r in (1.001, 0.999, 1.000, 1.001, 0.999, 1.000, 1.001, 0.999, 1.000, 1.001)]
-    used, [result] = rejudge.replay_looks(
+    used, stored, [result] = rejudge.replay_looks(
         {"p50 of GET /e": {"ln_ratios": steady, "within_log": 0.001}}, tolerance, 0.95, looks, {}
     )
-    assert (used, result["status"], result["message"]) == (4, "pass", "over 4 trials")  # clear at the first look
+    assert (used, stored, result["status"], result["message"]) == (4, 10, "pass", "over 4 trials")  # clear at once
     noisy = [math.log(r) for r in (1.10, 0.92, 1.09, 0.93, 1.08, 0.91, 1.10, 0.92, 1.09, 0.93)]
-    used, [result] = rejudge.replay_looks(
+    used, stored, [result] = rejudge.replay_looks(
         {"p50 of GET /e": {"ln_ratios": noisy, "within_log": 0.001}}, tolerance, 0.95, looks, {}
     )
-    assert (used, result["status"]) == (10, "inconclusive")  # never decided: every stored trial is used
+    assert (used, stored, result["status"]) == (10, 10, "inconclusive")  # never decided: every stored trial used
     # a run that stopped early under a stricter rule has fewer trials stored: the replay ends there
-    used, [result] = rejudge.replay_looks(
+    used, stored, [result] = rejudge.replay_looks(
         {"p50 of GET /e": {"ln_ratios": noisy[:6], "within_log": 0.001}}, tolerance, 0.95, looks, {}
     )
-    assert used == 6 and result["message"] == "over 6 trials"
+    assert (used, stored, result["message"]) == (6, 6, "over 6 trials")
     # a run of fixed length looks once, at its planned trials
-    used, [result] = rejudge.replay_looks(
+    used, stored, [result] = rejudge.replay_looks(
         {"p50 of GET /e": {"ln_ratios": noisy, "within_log": 0.001}}, tolerance, 0.95, (6,), {}
     )
-    assert used == 6 and result["message"] == "over 6 trials"
+    assert (used, stored, result["message"]) == (6, 10, "over 6 trials")
     # the same swing told apart by start order (the candidate first in odd trials): it is the order's
     alternating = {"ln_ratios": noisy, "within_log": 0.001, "candidate_first": [n % 2 == 0 for n in range(10)]}
-    used, [result] = rejudge.replay_looks({"p50 of GET /e": alternating}, tolerance, 0.95, looks, {})
+    used, stored, [result] = rejudge.replay_looks({"p50 of GET /e": alternating}, tolerance, 0.95, looks, {})
     assert result["status"] == "pass" and used < 10, (used, result)
-    used, [result] = rejudge.replay_looks({"p50 of GET /e": alternating}, tolerance, 0.95, looks, {}, by_order=False)
+    used, stored, [result] = rejudge.replay_looks(
+        {"p50 of GET /e": alternating}, tolerance, 0.95, looks, {}, by_order=False
+    )
     assert (used, result["status"]) == (10, "inconclusive")
 
 
@@ -260,8 +272,3 @@ def test_a_kept_runs_start_order_is_the_gates_own_when_it_recorded_one(tmp_path)
     info["candidate_first"] = [False]
     (run / "locust_run_info.json").write_text(json.dumps(info))
     assert trial_ratios.load(run, thresholds).candidate_first == [False]
-
-
-def test_each_run_records_the_gate_it_was_made_with():
-    commit = regression_detection.gate_commit()
-    assert commit and len(commit) == 12 and int(commit, 16) >= 0
