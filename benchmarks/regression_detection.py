@@ -104,6 +104,8 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: 
         cmd += ["--max-run-time", args.max_run_time]
     for key, value in BASE_ENV.items():
         cmd += ["--baseline-env", f"{key}={value}", "--backend-env", f"{key}={condition.get(key, value)}"]
+    from perfgate import context
+
     neighbour = burner() if BUSY in name else None
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -116,16 +118,10 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: 
     except (OSError, ValueError):  # the gate stopped before a verdict: keep the trial, with why
         verdict = {"verdict": "error", "results": [], "problems": [proc.stderr[-2000:]]}
     verdict["exit"] = proc.returncode
-    verdict["gate"] = gate_commit()  # a series resumed across changes says which gate made each run
+    verdict["gate"] = context.commit(ROOT, "HEAD")  # a series resumed across changes says which gate made each run
     for r in verdict["results"]:  # a run's every window is in its kept folder; the series keeps its size small
         r.pop("per_window", None)
     return verdict
-
-
-def gate_commit() -> str | None:
-    """The commit of the checkout the runs are made with (both sides run it)."""
-    proc = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return proc.stdout.strip() or None
 
 
 def series(args: argparse.Namespace, names: list[str]) -> list[dict]:
