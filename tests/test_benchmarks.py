@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmarks import cpu_by_side, regression_detection, rejudge, series_report, start_order, trial_ratios
+from benchmarks import (
+    cpu_by_side,
+    quantile_estimators,
+    regression_detection,
+    rejudge,
+    series_report,
+    start_order,
+    trial_ratios,
+)
+from perfgate.samples import Samples
 
 
 def test_trials_are_judged_as_the_comparison_judges_them():
@@ -272,3 +281,18 @@ def test_a_kept_runs_start_order_is_the_gates_own_when_it_recorded_one(tmp_path)
     info["candidate_first"] = [False]
     (run / "locust_run_info.json").write_text(json.dumps(info))
     assert trial_ratios.load(run, thresholds).candidate_first == [False]
+
+
+def test_every_estimator_finds_a_known_ratio_and_leaves_the_warm_up_out():
+    rng = np.random.default_rng(7)
+    times = np.sort(rng.uniform(0, 30, 6000)) + 1_800_000_000
+    values = rng.lognormal(math.log(10), 0.5, 6000)
+    base = Samples(times, values)
+    cand = Samples(times, np.where(times < times[0] + 5, values * 3, values * 1.1))  # a cold first window
+    span = (times[0], times[-1] + 1)
+    for percentile in (50, 95):
+        found = quantile_estimators.trial_estimates(base, cand, span, 5.0, percentile)
+        assert len(found) == len(quantile_estimators.ESTIMATORS)
+        assert found == pytest.approx([math.log(1.1)] * 4, abs=0.01), (percentile, found)
+    thin = (times[0], times[0] + 6)  # one window after the warm-up: no ratio of its own
+    assert quantile_estimators.trial_estimates(base, cand, thin, 5.0, 50) is None
