@@ -77,6 +77,8 @@ def burner() -> subprocess.Popen:
 
 
 def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: str = "") -> dict:
+    from perfgate import context
+
     cmd = [
         sys.executable,
         "-m",
@@ -104,8 +106,6 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: 
         cmd += ["--max-run-time", args.max_run_time]
     for key, value in BASE_ENV.items():
         cmd += ["--baseline-env", f"{key}={value}", "--backend-env", f"{key}={condition.get(key, value)}"]
-    from perfgate import context
-
     neighbour = burner() if BUSY in name else None
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
