@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,19 @@ def test_entry_name_typo_is_a_configuration_error():
         match=r"\$\.entries\['GET /request/\{id\}'\]: no such Locust entry; did you mean 'GET /requests/\{id\}'",
     ):
         check(run("healthy"), limits({"GET /request/{id}": {"p95_ms": 100}}))
+
+
+@pytest.mark.parametrize("entry", ["POTS /requests", "post /requests", "get /request/{id}"])
+def test_a_misspelt_request_type_is_a_configuration_error_too(entry):
+    meant = "GET /requests/{id}" if "id" in entry else "POST /requests"
+    with pytest.raises(ConfigError, match=f"no such Locust entry; did you mean '{re.escape(meant)}'"):
+        check(run("healthy"), limits({entry: {"p95_ms": 100}}))
+
+
+def test_an_entry_of_a_type_no_entry_had_is_no_verdict_not_a_typo():
+    verdict = check(run("healthy"), limits({"grpc /requests": {"p95_ms": 100}}))
+    assert verdict.exit_code == 3
+    assert "'grpc /requests' named in thresholds.json never ran" in verdict.problems[0]
 
 
 def test_overloaded_load_generator_is_said_and_optionally_no_verdict():

@@ -227,6 +227,10 @@ def test_a_sequential_run_s_looks_widen_the_interval(tmp_path):
         ]
         widths[looks] = rule["interval"][1] - rule["interval"][0]
     assert widths["3,4,5,6"] > widths["1"]
-    bad = check_cli.run_check
-    args = ["--results", str(tmp_path), "--looks", "3,x"]
-    assert check_cli.main(args) == 2 and bad
+
+
+def test_looks_that_are_no_trial_counts_are_a_usage_error(tmp_path, capsys):
+    for looks, expected in (("3,x", "trial counts like"), ("5,4", "increasing"), ("0", "increasing")):
+        assert check_cli.main(["--results", str(tmp_path), "--looks", looks]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "Traceback" not in err and "internal error" not in err

@@ -50,6 +50,9 @@ def test_looks_are_parsed_and_checked():
     assert sequential.parse_looks("3,4,5") == (3, 4, 5)
     with pytest.raises(ValueError, match="trial counts"):
         sequential.parse_looks("3,x")
+    for text in ("5,4", "3,3", "0", "0,2"):
+        with pytest.raises(ValueError, match="increasing"):
+            sequential.parse_looks(text)
     with pytest.raises(ValueError, match="increasing"):
         sequential.confidence_for(0.95, (4, 3))
 

@@ -22,6 +22,16 @@ def test_repository_thresholds_load():
     assert t.exclude_ramp_up is True
 
 
+def test_entries_of_a_locustfile_s_own_request_types_are_accepted(tmp_path):
+    """Locust's CSV types an entry by whatever request_type the locustfile fired
+    (grpc, WebSocket, SQL clients): no list of HTTP methods limits them."""
+    entries = {"grpc /helloworld.Greeter/SayHello": {"p95_ms": 50}, "WSR chat message": {"p50_ms": 5}}
+    data = {"entries": entries, "regression": {"entries": {"grpc /helloworld.Greeter/SayHello": {"p95": 0.1}}}}
+    t = thresholds.load(write(tmp_path, data))
+    assert set(t.entries) == set(entries)
+    assert [r.entry for r in t.regressions] == ["grpc /helloworld.Greeter/SayHello"]
+
+
 def test_limits_flattened(tmp_path):
     t = thresholds.load(
         write(
@@ -54,7 +64,8 @@ def test_limits_flattened(tmp_path):
         ({"entries": {"POST /requests": {"p95_ms": -5}}}, r"p95_ms: -5 is less than or equal to the minimum of 0"),
         ({"entries": {"POST /requests": {"failure_ratio": 2}}}, r"failure_ratio: 2 is greater than the maximum of 1"),
         ({"entries": {"POST /requests": {"min_requests": 1.5}}}, r"min_requests: 1.5 is not of type 'integer'"),
-        ({"entries": {"POTS /requests": {"p95_ms": 1}}}, r"entry name 'POTS /requests' must be 'TYPE name'"),
+        ({"entries": {"/requests": {"p95_ms": 1}}}, r"entry name '/requests' must be 'TYPE name'"),
+        ({"entries": {"POST  /requests": {"p95_ms": 1}}}, r"entry name 'POST  /requests' must be 'TYPE name'"),
         ({"entries": {"POST /requests": {}}}, r"should be non-empty|does not have enough properties"),
         ({"entries": {}}, r"no limits at all"),
         ({"limits": {}}, r"'entries' is a required property"),

@@ -113,6 +113,7 @@ def missing_entry(entry: str, ran: list[str], thresholds: Thresholds, look_for_t
     has a close name, else a measurement gap (exit 3)."""
     kind, _, name = entry.partition(" ")
     if look_for_typo:
+        kind = _kind_meant(kind, {r.partition(" ")[0] for r in ran})
         same_kind = [r.partition(" ")[2] for r in ran if r.startswith(kind + " ") and r != entry]
         close = [f"{kind} {n}" for n in difflib.get_close_matches(name, same_kind, n=1, cutoff=0.8)]
         if close:
@@ -121,6 +122,15 @@ def missing_entry(entry: str, ran: list[str], thresholds: Thresholds, look_for_t
                 f"(entries that ran: {_listing(ran)})"
             )
     return f"entry {entry!r} named in {thresholds.path} never ran (entries that ran: {_listing(ran)})"
+
+
+def _kind_meant(kind: str, kinds_ran: set[str]) -> str:
+    """The request type a misspelt one most likely meant ('get', 'POTS' -> 'GET',
+    'POST'), when no entry of `kind` ran; else `kind` itself."""
+    if kind in kinds_ran:
+        return kind
+    same_letters = [k for k in sorted(kinds_ran) if k.casefold() == kind.casefold()]
+    return (same_letters or difflib.get_close_matches(kind, sorted(kinds_ran), n=1, cutoff=0.75) or [kind])[0]
 
 
 def check(results: RunResults, thresholds: Thresholds, fail_on_overload: bool = False) -> Verdict:

@@ -54,6 +54,8 @@ def parse_looks(text: str) -> tuple[int, ...]:
         raise ValueError(f"expected trial counts like 3,4,5,6, got {text[:60]!r}") from None
     if not looks:
         raise ValueError("expected at least one trial count")
+    if list(looks) != sorted(set(looks)) or looks[0] < 1:
+        raise ValueError(f"expected increasing trial counts from 1, got {text[:60]!r}")
     return looks
 
 

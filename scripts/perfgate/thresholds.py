@@ -118,8 +118,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
         return f"{where}: unknown key {', '.join(map(repr, extra))}; expected one of: {allowed}"
     if "propertyNames" in error.schema_path:
         return (
-            f"{where}: entry name {error.instance!r} must be 'TYPE name' as Locust names it "
-            "(e.g. 'POST /requests', 'ASYNC submit-to-complete')"
+            f"{where}: entry name {error.instance!r} must be 'TYPE name' as Locust names it: the request "
+            "type, one space, the name (e.g. 'POST /requests', 'ASYNC submit-to-complete')"
         )
     shown = repr(error.instance)
     message = error.message.replace(shown, _short(shown, 60)) if len(shown) > 60 else error.message
