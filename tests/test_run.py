@@ -102,6 +102,9 @@ BAD_LOCUSTFILE = "x = (\n"
         (["--locustfile", "no-such-locustfile.py"], "Locust refuses the run: Could not find 'no-such-locustfile.py'"),
         (["--locustfile", "{bad}"], "Locust refuses the run: locustfile: {bad}:1: SyntaxError: '(' was never closed"),
         (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+        (["--backend", "compose", "--compose-file", "deploy/nope.yml"], "--compose-file deploy/nope.yml: no such file"),
+        (["--backend", "compose", "--compose-file", "docker-compose.yml:nope.yml"], "--compose-file nope.yml: no such"),
+        (["--compose-file", "docker-compose.yml"], "--compose-file docker-compose.yml: it is for --backend compose"),
     ],
 )
 def test_bad_input_is_exit_2_before_anything_starts_and_is_reported(tmp_path, args, message):

@@ -4,6 +4,7 @@ variable, so a workflow or the action sets them without shell logic."""
 
 import argparse
 import math
+import os
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -204,7 +205,24 @@ def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Names
         backends.command_args(args.backend_cmd, 8000)  # a bad command line is a usage error now, not after a build
     if not args.health_path.startswith("/"):
         raise ConfigError(f"--health-path {args.health_path!r}: expected a path starting with /")
+    if args.compose_file:
+        compose_files(args)
     return args
+
+
+def compose_files(args: argparse.Namespace) -> None:
+    """A compose file that would be ignored or is not there is a usage error
+    now, not a compose error after a build (compose takes a list joined by
+    the path separator, as in COMPOSE_FILE)."""
+    if args.backend != "compose" or args.host or args.backend_cmd:
+        raise ConfigError(
+            f"--compose-file {args.compose_file}: it is for --backend compose (without --host or --backend-cmd)"
+        )
+    for name in args.compose_file.split(os.pathsep):
+        if not (Path.cwd() / name).is_file():
+            raise ConfigError(
+                f"--compose-file {name}: no such file in {Path.cwd()} (the path is relative to the checkout)"
+            )
 
 
 def results_dir(argv: list[str] | None) -> Path:
