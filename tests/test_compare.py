@@ -31,6 +31,16 @@ def judge(base, cand, tolerance: float, q: int = 95):
     return c, compare.judge_comparison(c, rule, 5, 0.95)
 
 
+def test_an_entry_that_ran_unlabelled_says_why_it_has_no_sides():
+    """A user class the plugin does not pair (not an HttpUser) loads --host only."""
+    rule = RegressionRule("grpc /Greeter/SayHello", 50, 0.05)
+    alone = compare.compare_entry({("", rule.entry): samples(1)}, rule, window_s=5, confidence=0.9)
+    assert "for the baseline: it ran unlabelled, against --host only" in alone
+    assert "label(user)" in alone
+    missing = compare.compare_entry({}, rule, window_s=5, confidence=0.9)
+    assert missing == "no successful samples of grpc /Greeter/SayHello for the baseline"
+
+
 def test_histogram_percentiles_match_numpy_within_a_bin():
     s = samples(1)
     hist = compare.window_histograms(s, s.times.min(), 1000, 1)

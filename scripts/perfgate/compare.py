@@ -295,7 +295,14 @@ def compare_entry(
     trials on, the interval takes the start order out."""
     base, cand = samples.get((BASELINE, rule.entry)), samples.get((CANDIDATE, rule.entry))
     if base is None or cand is None:
-        return f"no successful samples of {rule.entry} for {'the baseline' if base is None else 'the candidate'}"
+        side = "the baseline" if base is None else "the candidate"
+        if ("", rule.entry) in samples:
+            return (
+                f"no successful samples of {rule.entry} for {side}: it ran unlabelled, against --host only "
+                "(side by side, the plugin loads both backends from HttpUser and FastHttpUser tasks; an entry "
+                "a locustfile fires itself needs perfgate.locust_plugin.label(user) in its name)"
+            )
+        return f"no successful samples of {rule.entry} for {side}"
     spans = [(start, stop) for start, _, stop in trials] if trials and len(trials) > 1 else [None]
     run_start = trials[0][0] if trials and len(trials) > 1 else 0.0
     parts = [paired_windows(base, cand, window_s, span=span) for span in spans]
