@@ -299,8 +299,9 @@ def compare_entry(
         if ("", rule.entry) in samples:
             return (
                 f"no successful samples of {rule.entry} for {side}: it ran unlabelled, against --host only "
-                "(side by side, the plugin loads both backends from HttpUser and FastHttpUser tasks; an entry "
-                "a locustfile fires itself needs perfgate.locust_plugin.label(user) in its name)"
+                "(side by side, the plugin loads both backends from the tasks of an HttpUser, a FastHttpUser or "
+                "a User with a perfgate_client(url) method; an entry a locustfile fires itself needs "
+                "perfgate.locust_plugin.label(user) in its name)"
             )
         return f"no successful samples of {rule.entry} for {side}"
     spans = [(start, stop) for start, _, stop in trials] if trials and len(trials) > 1 else [None]

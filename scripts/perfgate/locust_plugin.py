@@ -12,7 +12,10 @@ needs no change. It adds three options:
 - `--compare-hosts baseline=URL,candidate=URL`: every HttpUser or
   FastHttpUser runs each of its tasks once against each host, in a random
   order per task, with its entries labelled `[baseline] ...` and
-  `[candidate] ...`: the same load on both, side by side in time.
+  `[candidate] ...`: the same load on both, side by side in time. Any
+  other User takes part when it has a `perfgate_client(url)` method that
+  returns its client for that host; the entries that client fires during a
+  task are labelled for it.
 
 With Locust's `--processes` or `--master`/`--worker`, workers send their
 samples and CPU warnings to the master in batches; the master writes the
@@ -245,14 +248,45 @@ def _labelled(session, prefix: str):
 
 
 def _sessions(user) -> dict[str, object]:
+    """The user's client for each side, labelled; {} for a user the plugin cannot point at a host."""
     if not hasattr(user, "_perfgate_sessions"):
         sessions = {}
         spec = getattr(user.environment.parsed_options, "compare_hosts", "")
-        if spec and isinstance(user, HttpUser | FastHttpUser):
-            targets = parse_targets(spec)
+        targets = parse_targets(spec) if spec else {}
+        if targets and isinstance(user, HttpUser | FastHttpUser):
             sessions = {f"[{name}] ": _labelled(session_for(user, url), f"[{name}] ") for name, url in targets.items()}
+        elif targets and callable(getattr(user, "perfgate_client", None)):
+            sessions = {f"[{name}] ": user.perfgate_client(url) for name, url in targets.items()}
+            _label_events(user.environment)
         user._perfgate_sessions = sessions
     return user._perfgate_sessions
+
+
+_task_labels: dict = {}  # greenlet -> the side its paired task is working against now
+
+
+def _label_events(environment) -> None:
+    """Entries a client of its own fires (`perfgate_client`) get the side's label
+    of the task that fired them: such a client does not know the user it serves."""
+    hook = environment.events.request
+    if getattr(hook.fire, "_perfgate", False):
+        return
+    fire = hook.fire
+
+    def labelled_fire(*, reverse=False, **kw):
+        side = _task_labels.get(gevent.getcurrent(), "")
+        name = kw.get("name")
+        if side and isinstance(name, str) and _unlabelled(name):
+            kw["name"] = side + name
+        return fire(reverse=reverse, **kw)
+
+    labelled_fire._perfgate = True  # type: ignore[attr-defined]
+    hook.fire = labelled_fire
+
+
+def _unlabelled(name: str) -> bool:
+    """Whether an entry name carries no side's label yet."""
+    return not (name.startswith("[") and "] " in name)
 
 
 def _paired(execute: Callable) -> Callable:
@@ -266,14 +300,17 @@ def _paired(execute: Callable) -> Callable:
         own = user.client
         sides = list(sessions)
         random.shuffle(sides)
+        current = gevent.getcurrent()
         try:
             for side in sides:
                 if user._state == LOCUST_STATE_STOPPING:
                     return None  # the run is over: start no new task
                 user.client, user._perfgate_label = sessions[side], side
+                _task_labels[current] = side
                 execute(self, task)
         finally:
             user.client, user._perfgate_label = own, ""
+            _task_labels.pop(current, None)
         return None
 
     execute_task._perfgate = True  # type: ignore[attr-defined]
