@@ -49,7 +49,7 @@ def first_over_second(run: Path, thresholds: Path) -> dict[str, dict[int, list[f
         for span, first in zip(kept.spans, kept.candidate_first, strict=True):
             if first is None:
                 continue
-            hb, hc, starts = compare.paired_windows(base, cand, kept.window_s, skip=0, span=span)
+            hb, hc, starts = compare.paired_windows(base, cand, kept.window_s, warmup_s=0, span=span)
             ys = np.log(compare.window_ratios(hb, hc, rule.percentile))
             for at, y in zip(starts, ys if first else -ys, strict=True):
                 by_window.setdefault(round(at / kept.window_s), []).append(float(y))

@@ -65,12 +65,13 @@ def load(run: Path, thresholds: Path) -> KeptRun:
     return KeptRun(spans, first, rules, limits.window_s, limits.confidence)
 
 
-def of_run(run: Path, thresholds: Path) -> dict[str, dict]:
-    """{rule name: {"ln_ratios": [per trial], "within_log": windows' se, "candidate_first": [per trial]}}."""
+def of_run(run: Path, thresholds: Path, warmup_s: float | None = None) -> dict[str, dict]:
+    """{rule name: {"ln_ratios": [per trial], "within_log": windows' se, "candidate_first": [per trial]}};
+    `warmup_s`: what each trial leaves out at its start (default: the gate's first window)."""
     kept = load(run, thresholds)
     out = {}
     for name, rule, base, cand in kept.rules:
-        parts = [compare.paired_windows(base, cand, kept.window_s, span=span) for span in kept.spans]
+        parts = [compare.paired_windows(base, cand, kept.window_s, warmup_s, span=span) for span in kept.spans]
         ratios, first = [], []
         for part, started in zip(parts, kept.candidate_first, strict=True):
             ys = compare.trial_log_ratios([part], rule.percentile)

@@ -16,6 +16,7 @@ from benchmarks import (
     series_report,
     start_order,
     trial_ratios,
+    warmup_cut,
 )
 from perfgate.samples import Samples
 
@@ -296,3 +297,24 @@ def test_every_estimator_finds_a_known_ratio_and_leaves_the_warm_up_out():
         assert found == pytest.approx([math.log(1.1)] * 4, abs=0.01), (percentile, found)
     thin = (times[0], times[0] + 6)  # one window after the warm-up: no ratio of its own
     assert quantile_estimators.trial_estimates(base, cand, thin, 5.0, 50) is None
+
+
+def test_a_warm_up_cut_recomputes_each_trials_ratio_from_the_kept_samples(tmp_path):
+    """The side started first is 4% slower throughout: every cut sees it, and
+    the series' runs are replayed with the recomputed ratios."""
+    kept_run(tmp_path / "keep" / "AA" / "0", slower_first=1.04)
+    thresholds = tmp_path / "t.json"
+    thresholds.write_text(
+        json.dumps({"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": 0.1}}}})
+    )
+    stored = [{"condition": "A/A", "trial": 0, "trials": {}}, {"condition": "A/A", "trial": 1, "trials": {}}]
+    for cut in (0.0, 5.0, 20.0):
+        [run] = warmup_cut.recut(stored, tmp_path / "keep", ["A/A"], thresholds, cut)  # run 1 was not kept
+        got = run["trials"]["p50 of GET /e"]
+        assert got["candidate_first"] == [True, False]
+        assert got["ln_ratios"] == pytest.approx([math.log(1.04), -math.log(1.04)], abs=0.006)
+    assert math.isnan(warmup_cut.pooled_spread([run], "p50 of GET /e"))  # 2 trials: too few for a spread
+    six = {"ln_ratios": [0.01, -0.01, 0.03, -0.01, 0.02, -0.01], "candidate_first": [True, False] * 3}
+    assert warmup_cut.pooled_spread([{"trials": {"r": six}}], "r") == pytest.approx(math.sqrt(0.0002 / 4))
+    with pytest.raises(argparse.ArgumentTypeError):
+        warmup_cut.cuts_arg("5,-1")

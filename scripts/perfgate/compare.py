@@ -92,18 +92,24 @@ def _within(s: Samples, low: float, high: float) -> Samples:
 
 
 def paired_windows(
-    base: Samples, cand: Samples, window_s: float, skip: int = 1, span: tuple[float, float] | None = None
+    base: Samples,
+    cand: Samples,
+    window_s: float,
+    warmup_s: float | None = None,
+    span: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Histograms of the windows where both sides have enough samples, and
     where each of those windows starts (seconds since the first sample); the
-    first `skip` windows (ramp-up, cold caches) are left out. With `span`,
-    only the samples inside it (one trial)."""
+    first `warmup_s` seconds (ramp-up, cold caches; default: one window) are
+    left out. With `span`, only the samples inside it (one trial). Cutting
+    less than a window narrowed the trials' spread but decided no more runs
+    (README: benchmarks/warmup_cut.py)."""
     if span is not None:
         base, cand = _within(base, *span), _within(cand, *span)
     if not len(base.times) or not len(cand.times):
         return np.zeros((0, len(EDGES) - 1)), np.zeros((0, len(EDGES) - 1)), np.zeros(0)
     first = min(base.times.min(), cand.times.min())
-    start = first + skip * window_s
+    start = first + (window_s if warmup_s is None else warmup_s)
     n = max(0, int(math.ceil((max(base.times.max(), cand.times.max()) - start) / window_s)))
     hb, hc = window_histograms(base, start, window_s, n), window_histograms(cand, start, window_s, n)
     both = (hb.sum(axis=1) >= MIN_SAMPLES_PER_WINDOW) & (hc.sum(axis=1) >= MIN_SAMPLES_PER_WINDOW)
