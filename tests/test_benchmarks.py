@@ -15,6 +15,7 @@ from benchmarks import (
     rejudge,
     series_report,
     start_order,
+    trial_length,
     trial_ratios,
     warmup_cut,
 )
@@ -318,3 +319,26 @@ def test_a_warm_up_cut_recomputes_each_trials_ratio_from_the_kept_samples(tmp_pa
     assert warmup_cut.pooled_spread([{"trials": {"r": six}}], "r") == pytest.approx(math.sqrt(0.0002 / 4))
     with pytest.raises(argparse.ArgumentTypeError):
         warmup_cut.cuts_arg("5,-1")
+
+
+def test_the_trials_spread_is_split_into_within_and_between_trials():
+    """Trials of 10 whose windows' se says 1% per trial and whose ratios spread
+    by 2% (an order effect of 3% on top, taken out): 1.7% between trials."""
+    rng = np.random.default_rng(5)
+    runs = []
+    for _ in range(200):
+        first = [bool(n % 2) for n in range(10)]
+        ys = rng.normal(0, 0.02, 10) + np.where(first, 0.03, 0.0)
+        trials = {"ln_ratios": list(ys), "within_log": 0.01 / math.sqrt(10), "candidate_first": first}
+        runs.append({"trials": {"r": trials}})
+    spread, within, between = trial_length.split_noise(runs, "r")
+    assert spread == pytest.approx(0.02, rel=0.05) and within == pytest.approx(0.01)
+    assert between == pytest.approx(math.sqrt(0.02**2 - 0.01**2), rel=0.08)
+
+
+def test_shorter_trials_pay_for_fresh_starts_with_warm_up_and_degrees_of_freedom():
+    width = {x: trial_length.half_width(0.03, 0.0, x, 300, 0.9) for x in (15, 30, 60, 150)}
+    assert width[30] < width[15] and width[30] < width[60]  # no variance between trials: 30 s is the best of these
+    assert width[150] == math.inf  # 2 trials: no spread of their own
+    between = {x: trial_length.half_width(0.03, 0.03, x, 300, 0.9) for x in (20, 60)}
+    assert between[20] < between[60]  # fresh starts that disagree: more of them narrow the interval
