@@ -9,7 +9,8 @@ taken out, pooled over the runs) into its part within trials (the windows'
 bootstrap) and between them, and predicts the interval's half-width of one
 look after the budget for several trial lengths:
 
-    python -m benchmarks.trial_length --json benchmarks/results/aa-embedded-alternating.json
+    python -m benchmarks.trial_length --json benchmarks/results/aa-embedded-alternating.json \\
+        --conditions "A/A,A/A busy"
 """
 
 import argparse
@@ -62,9 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--budget", type=float, default=300, help="seconds of load (default: 300, --max-run-time 5m)")
     p.add_argument("--lengths", default="15,20,30,45,60", help="trial lengths to predict, in seconds")
     p.add_argument("--confidence", type=float, default=0.9)
+    p.add_argument("--conditions", help="only these conditions, e.g. 'A/A,A/A busy' (default: all)")
     args = p.parse_args(argv)
     lengths = [float(x) for x in args.lengths.split(",")]
     runs = json.loads(args.json.read_text())
+    if args.conditions:
+        names = {n.strip() for n in args.conditions.split(",")}
+        runs = [run for run in runs if run.get("condition") in names]
     rules = sorted({rule for run in runs for rule in run.get("trials", {})})
     print(f"{len(runs)} runs; trials' spread split, and the {args.confidence:.0%} interval's half-width after")
     print(f"{args.budget:g} s of load in trials of each length (one look)")
