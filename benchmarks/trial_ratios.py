@@ -65,9 +65,11 @@ def load(run: Path, thresholds: Path) -> KeptRun:
     return KeptRun(spans, first, rules, limits.window_s, limits.confidence)
 
 
-def of_run(run: Path, thresholds: Path, warmup_s: float | None = None) -> dict[str, dict]:
+def of_run(run: Path, thresholds: Path, warmup_s: float | None = None, bootstrap: bool = True) -> dict[str, dict]:
     """{rule name: {"ln_ratios": [per trial], "within_log": windows' se, "candidate_first": [per trial]}};
-    `warmup_s`: what each trial leaves out at its start (default: the gate's first window)."""
+    `warmup_s`: what each trial leaves out at its start (default: the gate's first window). Without
+    `bootstrap`, within_log is nan: the windows' se takes most of the time and is used only for
+    trials whose ratios are all the same."""
     kept = load(run, thresholds)
     out = {}
     for name, rule, base, cand in kept.rules:
@@ -79,7 +81,7 @@ def of_run(run: Path, thresholds: Path, warmup_s: float | None = None) -> dict[s
                 ratios.append(round(float(ys[0]), 6))
                 first.append(started)
         hb, hc = compare.pooled(parts)
-        enough = len(hb) >= compare.MIN_WINDOWS
+        enough = bootstrap and len(hb) >= compare.MIN_WINDOWS
         within = compare.bootstrap_ratio(hb, hc, rule.percentile, kept.confidence)[3] if enough else math.nan
         out[name] = {"ln_ratios": ratios, "within_log": round(within, 6), "candidate_first": first}
     return out

@@ -7,7 +7,10 @@ starting `cut` seconds after its first sample, then the series replayed look
 by look as the gate judges it (`--rejudge-ratios`). It prints, per cut, the
 trials' spread per rule (pooled over the runs, start order taken out) and
 each condition's exit codes, so a narrower spread can be told from more
-runs decided:
+runs decided. It first asks whether the first window carries an effect
+that lasts a run (the same in all its trials): the trials' spread cannot
+see one, so leaving less out would move the ratio without widening the
+interval:
 
     python -m benchmarks.warmup_cut --json aa.json --keep aa-runs --conditions "A/A,A/A busy" \\
         --cuts 5,1,0 --run-time 2m --max-run-time 5m
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import rejudge, trial_ratios
+from perfgate import compare
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,13 +46,49 @@ def pooled_spread(runs: list[dict], rule: str) -> float:
 
 
 def recut(stored: list[dict], keep: Path, names: list[str], thresholds: Path, cut: float | None) -> list[dict]:
-    """The stored runs whose raw samples were kept, their trials' ratios recomputed with `cut`."""
+    """The stored runs whose raw samples were kept, their trials' ratios recomputed with `cut`.
+    The windows' se is the stored one: it stands in only for trials whose ratios are all the same."""
     runs = []
     for run in stored:
         folder = keep / run["condition"].replace("/", "").replace(" ", "-") / str(run["trial"])
         if run["condition"] in names and (folder / "locust_raw.csv").exists():
-            runs.append({**run, "trials": trial_ratios.of_run(folder, thresholds, cut)})
+            trials = trial_ratios.of_run(folder, thresholds, cut, bootstrap=False)
+            for name, got in trials.items():
+                got["within_log"] = run.get("trials", {}).get(name, {}).get("within_log", math.nan)
+            runs.append({**run, "trials": trials})
     return runs
+
+
+def first_window_ratios(folder: Path, thresholds: Path) -> dict[str, tuple[list[float], list[bool | None]]]:
+    """Per rule, each trial's ratio over its first window alone, and its start order."""
+    kept = trial_ratios.load(folder, thresholds)
+    out = {}
+    for name, rule, base, cand in kept.rules:
+        ys, firsts = [], []
+        for span, first in zip(kept.spans, kept.candidate_first, strict=True):
+            hb, hc, starts = compare.paired_windows(base, cand, kept.window_s, 0.0, span=span)
+            if len(starts) and starts[0] == 0:
+                q = rule.percentile
+                ys.append(math.log(compare.hist_percentiles(hc[:1], q)[0] / compare.hist_percentiles(hb[:1], q)[0]))
+                firsts.append(first)
+        out[name] = (ys, firsts)
+    return out
+
+
+def run_level(per_run: list[tuple[list[float], list[bool | None]]]) -> float:
+    """F: how much the runs' mean ratios spread across runs against what their
+    trials' spread within each run predicts (about 1 when nothing lasts a run).
+    The start order is taken out as the gate takes it out."""
+    means, expected = [], []
+    for ys, firsts in per_run:
+        if len(ys) < 6 or None in firsts or len(set(firsts)) < 2:
+            continue
+        y, first = np.array(ys), np.array(firsts, dtype=bool)
+        a, b = y[first], y[~first]
+        var = (((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / (len(y) - 2)
+        means.append((a.mean() + b.mean()) / 2)
+        expected.append(var * (1 / len(a) + 1 / len(b)) / 4)
+    return float(np.var(means, ddof=1) / np.mean(expected)) if len(means) > 2 else math.nan
 
 
 def cuts_arg(text: str) -> list[float]:
@@ -75,6 +115,15 @@ def main(argv: list[str] | None = None) -> None:
     names = [n.strip() for n in args.conditions.split(",")]
     stored = json.loads(args.json.read_text())
     replay = argparse.Namespace(**vars(args), shift=[], plain_trials=False)
+    folders = [
+        args.keep / run["condition"].replace("/", "").replace(" ", "-") / str(run["trial"])
+        for run in stored
+        if run["condition"] in names
+    ]
+    firsts = [first_window_ratios(f, args.thresholds) for f in folders if (f / "locust_raw.csv").exists()]
+    print(f"the first window alone, {len(firsts)} kept runs: F, the spread of the runs' means against their trials'")
+    for rule in sorted({rule for run in firsts for rule in run}):
+        print(f"  {rule:40} F {run_level([run[rule] for run in firsts if rule in run]):5.2f}")
     for cut in args.cuts:
         runs = recut(stored, args.keep, names, args.thresholds, cut)
         rules = sorted({rule for run in runs for rule in run["trials"]})

@@ -321,6 +321,19 @@ def test_a_warm_up_cut_recomputes_each_trials_ratio_from_the_kept_samples(tmp_pa
         warmup_cut.cuts_arg("5,-1")
 
 
+def test_an_effect_that_lasts_a_run_shows_in_the_spread_of_the_runs_means():
+    rng = np.random.default_rng(3)
+    firsts = [bool(n % 2) for n in range(10)]
+
+    def runs(lasting: float) -> list:
+        return [
+            (list(rng.normal(rng.normal(0, lasting), 0.03, 10) + np.where(firsts, 0.02, 0)), firsts) for _ in range(60)
+        ]
+
+    assert 0.6 < warmup_cut.run_level(runs(0.0)) < 1.5  # the trials' spread predicts the runs' means
+    assert warmup_cut.run_level(runs(0.03)) > 4  # each run's own offset: the means spread ten times as much
+
+
 def test_the_trials_spread_is_split_into_within_and_between_trials():
     """Trials of 10 whose windows' se says 1% per trial and whose ratios spread
     by 2% (an order effect of 3% on top, taken out): 1.7% between trials."""
