@@ -14,8 +14,8 @@ needs no change. It adds three options:
   order per task, with its entries labelled `[baseline] ...` and
   `[candidate] ...`: the same load on both, side by side in time. Any
   other User takes part when it has a `perfgate_client(url)` method that
-  returns its client for that host; the entries that client fires during a
-  task are labelled for it.
+  returns its client for that host: `self.client` is that client while a
+  task runs against the host, and the entries it fires are labelled.
 
 With Locust's `--processes` or `--master`/`--worker`, workers send their
 samples and CPU warnings to the master in batches; the master writes the
@@ -297,7 +297,7 @@ def _paired(execute: Callable) -> Callable:
         sessions = _sessions(user)
         if not sessions:
             return execute(self, task)
-        own = user.client
+        own = getattr(user, "client", None)
         sides = list(sessions)
         random.shuffle(sides)
         current = gevent.getcurrent()
