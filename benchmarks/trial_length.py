@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from benchmarks import warmup_cut
 from perfgate import compare
 from perfgate.gate_options import DEFAULT_TRIAL_S
 
@@ -29,19 +30,22 @@ WARMUP_S = 5.0  # the comparison's first window, left out of every trial
 
 def split_noise(runs: list[dict], rule: str) -> tuple[float, float, float] | None:
     """(trials' spread, within a trial, between trials) of ln ratios, for trials of the series' length."""
-    squares, dof, within = 0.0, 0, []
+    used = []
     for run in runs:
         got = run.get("trials", {}).get(rule)
-        if not got or len(got["ln_ratios"]) < 6 or None in got["candidate_first"] or math.isnan(got["within_log"]):
-            continue
-        ys, first = np.array(got["ln_ratios"]), np.array(got["candidate_first"], dtype=bool)
-        groups = [g for g in (ys[first], ys[~first]) if len(g)]
-        squares += sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
-        dof += len(ys) - len(groups)
-        within.append(got["within_log"] ** 2 * len(ys))  # the pooled windows' se, for one trial of k
-    if not dof:
+        if (
+            got
+            and len(got["ln_ratios"]) >= 6
+            and None not in got["candidate_first"]
+            and not math.isnan(got["within_log"])
+        ):
+            used.append({"trials": {rule: got}})
+    if not used:
         return None
-    spread, one_trial = math.sqrt(squares / dof), math.sqrt(float(np.mean(within)))
+    spread = warmup_cut.pooled_spread(used, rule)
+    # the pooled windows' se, for one trial of k
+    within = [run["trials"][rule]["within_log"] ** 2 * len(run["trials"][rule]["ln_ratios"]) for run in used]
+    one_trial = math.sqrt(float(np.mean(within)))
     return spread, one_trial, math.sqrt(max(0.0, spread**2 - one_trial**2))
 
 
