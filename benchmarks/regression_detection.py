@@ -136,7 +136,7 @@ def series(args: argparse.Namespace, names: list[str]) -> list[dict]:
                 out = Path(tmp) / "results"
                 verdict = trial(CONDITIONS[name], args, out, name)
                 if args.keep:
-                    kept = args.keep / name.replace("/", "").replace(" ", "-") / str(i)
+                    kept = trial_ratios.kept_folder(args.keep, name, i)
                     shutil.rmtree(kept, ignore_errors=True)
                     shutil.copytree(out, kept, ignore=shutil.ignore_patterns("baseline-src", "*.html"))
                 verdict["trials"] = ratios_of(out, args.thresholds)

@@ -147,7 +147,7 @@ def rejudge(args: argparse.Namespace, names: list[str]) -> list[dict]:
 
     runs = []
     for name in names:
-        folder = args.keep / name.replace("/", "").replace(" ", "-")
+        folder = trial_ratios.kept_folder(args.keep, name)
         for run in sorted(folder.glob("*"), key=lambda p: int(p.name) if p.name.isdigit() else -1):
             if not (run / "locust_raw.csv").exists():
                 continue

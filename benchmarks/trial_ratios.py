@@ -33,6 +33,12 @@ def started_at(log: Path) -> str | None:
     return None
 
 
+def kept_folder(keep: Path, condition: str, index: int | None = None) -> Path:
+    """Where regression_detection --keep puts a condition's runs, or with `index` one run's results."""
+    folder = keep / condition.replace("/", "").replace(" ", "-")
+    return folder if index is None else folder / str(index)
+
+
 def candidate_first(run: Path, trial: int) -> bool | None:
     base, cand = (started_at(run / f"backend-{side}-trial{trial}.log") for side in ("baseline", "candidate"))
     return None if not base or not cand else cand < base

@@ -45,17 +45,12 @@ def pooled_spread(runs: list[dict], rule: str) -> float:
     return math.sqrt(squares / dof) if dof else math.nan
 
 
-def kept_folder(keep: Path, run: dict) -> Path:
-    """Where regression_detection --keep put a run's results."""
-    return keep / run["condition"].replace("/", "").replace(" ", "-") / str(run["trial"])
-
-
 def recut(stored: list[dict], keep: Path, names: list[str], thresholds: Path, cut: float | None) -> list[dict]:
     """The stored runs whose raw samples were kept, their trials' ratios recomputed with `cut`.
     The windows' se is the stored one: it stands in only for trials whose ratios are all the same."""
     runs = []
     for run in stored:
-        folder = kept_folder(keep, run)
+        folder = trial_ratios.kept_folder(keep, run["condition"], run["trial"])
         if run["condition"] in names and (folder / "locust_raw.csv").exists():
             trials = trial_ratios.of_run(folder, thresholds, cut, bootstrap=False)
             for name, got in trials.items():
@@ -120,7 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     names = [n.strip() for n in args.conditions.split(",")]
     stored = json.loads(args.json.read_text())
     replay = argparse.Namespace(**vars(args), shift=[], plain_trials=False)
-    folders = [kept_folder(args.keep, run) for run in stored if run["condition"] in names]
+    folders = [
+        trial_ratios.kept_folder(args.keep, run["condition"], run["trial"])
+        for run in stored
+        if run["condition"] in names
+    ]
     firsts = [first_window_ratios(f, args.thresholds) for f in folders if (f / "locust_raw.csv").exists()]
     print(f"the first window alone, {len(firsts)} kept runs: F, the spread of the runs' means against their trials'")
     for rule in sorted({rule for run in firsts for rule in run}):
