@@ -25,6 +25,7 @@ a verdict.
 import argparse
 import importlib.util
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -166,6 +167,16 @@ def factors_arg(text: str) -> list[float]:
     return factors
 
 
+def level_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a level between 0 and 1 like 0.01; got {text!r}")
+    return value
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trials", type=int, default=8, help="runs per condition")
@@ -213,9 +224,16 @@ def main() -> None:
         help="with --rejudge-ratios: leave the start order in the trials' spread (as perf-gate did before it "
         "took the order out)",
     )
+    p.add_argument(
+        "--drop-outlier",
+        type=level_arg,
+        metavar="P",
+        help="with --rejudge-ratios: leave out of each rule the trial furthest from the rest when it is an outlier "
+        "at P (Bonferroni over the trials; e.g. 0.01), as an experiment: perf-gate keeps every trial",
+    )
     args = p.parse_args()
-    if (args.shift or args.catch or args.plain_trials) and not args.rejudge_ratios:
-        p.error("--shift, --catch and --plain-trials need --rejudge-ratios")
+    if (args.shift or args.catch or args.plain_trials or args.drop_outlier) and not args.rejudge_ratios:
+        p.error("--shift, --catch, --plain-trials and --drop-outlier need --rejudge-ratios")
     names = [n.strip() for n in args.conditions.split(",")]
     if unknown := [n for n in names if n not in CONDITIONS]:
         p.error(f"--conditions: unknown {', '.join(map(repr, unknown))}; expected names from {', '.join(CONDITIONS)}")

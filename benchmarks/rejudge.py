@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmarks import trial_ratios
+from benchmarks import outlier_trials, trial_ratios
 
 
 def looks_of(args: argparse.Namespace) -> tuple[int, ...]:
@@ -54,6 +54,7 @@ def replay_looks(
     looks: tuple[int, ...],
     shift: dict,
     by_order: bool = True,
+    drop_outlier: float | None = None,
 ) -> Replay:
     """A run's looks replayed from its trials' stored ratios: after the planned
     trials and each one after, every rule judged on the trials so far, the
@@ -75,6 +76,8 @@ def replay_looks(
                 continue
             within = got["within_log"] * math.sqrt(len(got["ln_ratios"]) / len(ys))
             order = stored_order(got, len(ys)) if by_order else None
+            if drop_outlier:
+                ys, order = outlier_trials.without_outlier(ys, order, drop_outlier)
             status, low, high = trial_ratios.judge(ys, within, tolerance[name], confidence, looks, order)
             ratio = math.sqrt(low * high)  # the interval is symmetric around it in logs
             results.append(
@@ -120,7 +123,9 @@ def rejudge_ratios(args: argparse.Namespace, names: list[str], stored: list[dict
     for run in json.loads(args.json.read_text()) if stored is None else stored:
         if run["condition"] not in names or not run.get("trials"):
             continue
-        replay = replay_looks(run["trials"], tolerance, limits.confidence, looks, shift, not args.plain_trials)
+        replay = replay_looks(
+            run["trials"], tolerance, limits.confidence, looks, shift, not args.plain_trials, args.drop_outlier
+        )
         statuses = {r["status"] for r in replay.results}
         code = 1 if "fail" in statuses else 3 if statuses - {"pass"} else 0
         # undecided where the run, as made, had stopped: the gate would have gone on, the replay cannot

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     names = [n.strip() for n in args.conditions.split(",")]
     stored = json.loads(args.json.read_text())
-    replay = argparse.Namespace(**vars(args), shift=[], plain_trials=False)
+    replay = argparse.Namespace(**vars(args), shift=[], plain_trials=False, drop_outlier=None)
     folders = [
         trial_ratios.kept_folder(args.keep, run["condition"], run["trial"])
         for run in stored

@@ -10,6 +10,7 @@ from scipy import stats
 
 from benchmarks import (
     cpu_by_side,
+    outlier_trials,
     quantile_estimators,
     regression_detection,
     rejudge,
@@ -54,6 +55,7 @@ def series_args(folder, shift=()) -> argparse.Namespace:
         gate_trials=None,
         shift=list(shift),
         plain_trials=False,
+        drop_outlier=None,
     )
 
 
@@ -111,6 +113,25 @@ def test_a_runs_looks_are_replayed_and_it_stops_where_the_gate_would():
         {"p50 of GET /e": alternating}, tolerance, 0.95, looks, {}, by_order=False
     )
     assert (used, result["status"]) == (10, "inconclusive")
+
+
+def test_one_trial_far_from_the_rest_is_left_out_and_only_then():
+    calm = [math.log(r) for r in (1.004, 0.996, 1.002, 0.998, 1.003, 0.997, 1.001, 0.999)]
+    burst = calm[:5] + [math.log(1.15)] + calm[6:]  # a neighbour's burst on one side in trial 6
+    order = [n % 2 == 0 for n in range(8)]
+    kept, kept_order = outlier_trials.without_outlier(burst, order, 0.01)
+    assert kept == calm[:5] + calm[6:] and kept_order == order[:5] + order[6:]
+    assert outlier_trials.without_outlier(calm, order, 0.01) == (calm, order)  # none stands out: all kept
+    assert outlier_trials.without_outlier(burst[:5], None, 0.01) == (burst[:5], None)  # too few to tell
+    assert outlier_trials.without_outlier(burst, None, 0.01) == (calm[:5] + calm[6:], None)  # order unknown
+    # a run undecided for that one trial is decided without it; the gate keeps it and stays undecided
+    tolerance, looks = {"p50 of GET /e": 0.02}, (8,)
+    got = {"p50 of GET /e": {"ln_ratios": burst, "within_log": 0.001, "candidate_first": order}}
+    _, _, [kept_all] = rejudge.replay_looks(got, tolerance, 0.95, looks, {})
+    _, _, [dropped] = rejudge.replay_looks(got, tolerance, 0.95, looks, {}, drop_outlier=0.01)
+    assert (kept_all["status"], dropped["status"]) == ("inconclusive", "pass")
+    with pytest.raises(argparse.ArgumentTypeError, match="between 0 and 1"):
+        regression_detection.level_arg("1.5")
 
 
 def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):
