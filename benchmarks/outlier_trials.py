@@ -12,28 +12,19 @@ from scipy import stats
 MIN_TRIALS = 6  # fewer leave too little to tell an outlier from the spread
 
 
-def studentized(ys: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, int]:
-    """Each trial's externally studentized residual: its distance from the mean
+def studentized(ys: np.ndarray, groups: np.ndarray, i: int) -> tuple[float, int]:
+    """Trial i's externally studentized residual: its distance from the mean
     of the other trials of its start order, in units of the others' pooled
-    spread (and the mean's own se). Returns them and their degrees of freedom."""
-    k = len(ys)
-    t = np.zeros(k)
-    df = 0
-    for i in range(k):
-        others = np.arange(k) != i
-        sums, n_own, mean_own, kinds = 0.0, 0, 0.0, 0
-        for kind in (True, False):
-            chosen = ys[others & (groups == kind)]
-            if len(chosen):
-                kinds += 1
-                sums += float(((chosen - chosen.mean()) ** 2).sum())
-                if kind == groups[i]:
-                    n_own, mean_own = len(chosen), float(chosen.mean())
-        df = k - 1 - kinds
-        spread = math.sqrt(sums / df) if df > 0 else 0.0
-        if n_own and spread > 0:
-            t[i] = (ys[i] - mean_own) / (spread * math.sqrt(1 + 1 / n_own))
-    return t, df
+    spread (and the mean's own se), with the spread's degrees of freedom.
+    0 for a trial alone in its start order: nothing to measure it against."""
+    others = np.arange(len(ys)) != i
+    own = ys[others & (groups == groups[i])]
+    rest = [chosen for kind in (True, False) if len(chosen := ys[others & (groups == kind)])]
+    df = int(others.sum()) - len(rest)
+    spread = math.sqrt(sum(float(((c - c.mean()) ** 2).sum()) for c in rest) / df) if df > 0 else 0.0
+    if not len(own) or spread == 0:
+        return 0.0, df
+    return (ys[i] - float(own.mean())) / (spread * math.sqrt(1 + 1 / len(own))), df
 
 
 def without_outlier(
@@ -47,9 +38,11 @@ def without_outlier(
     if k < MIN_TRIALS:
         return ys, candidate_first
     groups = np.asarray(candidate_first if candidate_first is not None else [True] * k, dtype=bool)
-    t, df = studentized(np.asarray(ys, dtype=float), groups)
-    worst = int(np.argmax(np.abs(t)))
-    if df < 2 or 2 * stats.t.sf(abs(t[worst]), df) * k >= alpha:
+    values = np.asarray(ys, dtype=float)
+    residuals = [studentized(values, groups, i) for i in range(k)]
+    worst = max(range(k), key=lambda i: abs(residuals[i][0]))
+    t, df = residuals[worst]
+    if df < 2 or 2 * stats.t.sf(abs(t), df) * k >= alpha:
         return ys, candidate_first
     kept = [y for n, y in enumerate(ys) if n != worst]
     order = None if candidate_first is None else [f for n, f in enumerate(candidate_first) if n != worst]
