@@ -4,6 +4,9 @@
 
 Prints accepted (POST) and GET requests/s, failures, and p50/p95/p99 of each
 entry and of submit-to-complete, read from Locust's CSV. Numbers, not a verdict.
+
+A run is its --run-time of load (30 s by default) after the embedded backend
+has started: about a minute. Writes nothing outside a temporary folder.
 """
 
 import argparse

@@ -11,6 +11,10 @@ Prints the median wall time of `perf-check`'s whole path (load, check,
 stalls, reports; not the timeline picture) and the time per entry, which
 stays flat when the work is linear. Raw samples cost per sample, not per
 entry: the last table times 1,000,000 of them over 1,000 entries.
+
+No load and no backend: the defaults (7 sizes, each checked 3 times, the
+slowest about 4 s a check on a 2-core machine) take under a minute. Writes
+nothing outside temporary folders.
 """
 
 import argparse

@@ -9,6 +9,10 @@ answer), by users with no think time, so the load generator is the limit.
 Locust's CPU warnings, then the medians and their ratio. On a machine with
 as many cores as processes plus the service, the ratio says how well
 `--processes` scales; on fewer, they compete. Numbers, not a verdict.
+
+The defaults make 6 runs (3 repeats of 1 and 2 processes) of 20 s of load:
+2 minutes of load plus each run's start and reports, a few minutes in all.
+Writes nothing outside temporary folders.
 """
 
 import argparse

@@ -13,13 +13,19 @@ backend's knobs.
 Conditions are interleaved, so slow drift of the machine spreads over all.
 
 Every run is appended to `--json` as it finishes, and a series started again
-with the same `--json` resumes where it stopped (a 60-run series is hours of
-machine time). `--keep` keeps each run's results folder, raw samples included,
+with the same `--json` resumes where it stopped. A run is its --run-time of
+load (up to --max-run-time while a rule is undecided) plus both backends'
+fresh start in each of its trials: the command above (60 runs of each of 2
+conditions) is more than 4 hours of load alone, the defaults (8 runs of each
+of the 13 conditions) more than 3.5 hours. Commit a series' `--json` once, when the series
+ends (stored series live in benchmarks/results/), not after every run.
+`--keep` keeps each run's results folder, raw samples included,
 so that the runs can be judged again offline. The tables give counts (x of N)
 per condition and rule: fail, pass, inconclusive, the median measured ratio
 and the median half-width of the interval, how often the 95% interval held
 1.0 (for A/A it should be about 95%), and the gate's exit codes. Numbers, not
-a verdict.
+a verdict. `--report`, `--rejudge-ratios` and `--rejudge` put no load on
+the machine: seconds, and for `--rejudge` a few seconds per kept run.
 """
 
 import argparse
@@ -177,7 +183,7 @@ def level_arg(text: str) -> float:
     return value
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trials", type=int, default=8, help="runs per condition")
     p.add_argument("--run-time", default="2m")
@@ -231,7 +237,7 @@ def main() -> None:
         help="with --rejudge-ratios: leave out of each rule the trial furthest from the rest when it is an outlier "
         "at P (Bonferroni over the trials; e.g. 0.01), as an experiment: perf-gate keeps every trial",
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if (args.shift or args.catch or args.plain_trials or args.drop_outlier) and not args.rejudge_ratios:
         p.error("--shift, --catch, --plain-trials and --drop-outlier need --rejudge-ratios")
     names = [n.strip() for n in args.conditions.split(",")]

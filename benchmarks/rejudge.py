@@ -1,7 +1,17 @@
-"""A stored series judged again, without load: from its trials' own ratios at
-other tolerances or confidence (`rejudge_ratios`, with each run's looks
-replayed), or from kept raw samples with this checkout's whole checker
-(`rejudge`). `--shift` lays a known slowdown over an A/A series' own noise."""
+"""What would a stored series' runs have decided at other tolerances,
+confidence or slowdowns? The series judged again, without load: from its
+trials' own ratios (`rejudge_ratios`, with each run's looks replayed), or
+from kept raw samples with this checkout's whole checker (`rejudge`).
+`--shift` lays a known slowdown over an A/A series' own noise, `--catch`
+tabulates what each rule catches. Run through regression_detection:
+
+    python -m benchmarks.regression_detection --rejudge-ratios --run-time 2m --max-run-time 5m \\
+        --conditions "A/A,A/A busy" --json benchmarks/results/aa-embedded.json --thresholds other.json
+    python -m benchmarks.regression_detection --rejudge --conditions "A/A" --keep aa-runs
+
+No load: `--rejudge-ratios` is arithmetic on the JSON and takes seconds;
+`--rejudge` is one checker pass per kept run, a few seconds each.
+"""
 
 import argparse
 import io
@@ -13,7 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmarks import outlier_trials, trial_ratios
+from benchmarks import trial_ratios
+from benchmarks.research import outlier_trials
 
 
 def looks_of(args: argparse.Namespace) -> tuple[int, ...]:

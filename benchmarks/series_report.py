@@ -1,6 +1,12 @@
-"""A series' tables: per condition and rule, the counts of each status (x of
-N), the median ratio and half-width, how often the interval held 1.0, and
-the gate's exit codes; the rule table also in Markdown, as the README has it."""
+"""What did a series decide? Its tables: per condition and rule, the counts
+of each status (x of N), the median ratio and half-width, how often the
+interval held 1.0, and the gate's exit codes; the rule table also in
+Markdown, as the README has it. Printed at the end of every
+regression_detection command, and alone, in a second, from a stored series:
+
+    python -m benchmarks.regression_detection --report --markdown --conditions "A/A,A/A busy" \\
+        --json benchmarks/results/aa-embedded-alternating.json
+"""
 
 import math
 import re

@@ -1,7 +1,10 @@
-"""Each fresh-start trial's own candidate/baseline ratio, per rule, from a kept
-run's raw samples: what the comparison's interval is made of, small enough to
-keep beside a series' results (a run's raw samples are megabytes), so that a
-series can be judged again at other tolerances without its raw samples."""
+"""What is each fresh-start trial's own candidate/baseline ratio, per rule?
+Read from a kept run's raw samples: what the comparison's interval is made
+of, small enough to keep beside a series' results (a run's raw samples are
+megabytes), so that a series can be judged again at other tolerances
+without its raw samples. regression_detection stores them in its `--json`
+after each run (seconds per run); rejudge and the research analyses read
+them back. No command of its own."""
 
 import math
 import re

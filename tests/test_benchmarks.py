@@ -1,26 +1,50 @@
 """The benchmarks' own arithmetic: judging a series again from its trials' ratios, reading kept runs."""
 
 import argparse
+import importlib
 import json
 import math
+import pkgutil
+import runpy
+import sys
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from benchmarks import (
+import benchmarks
+import benchmarks.research
+from benchmarks import regression_detection, rejudge, series_report, trial_ratios
+from benchmarks.research import (
     cpu_by_side,
     outlier_trials,
     quantile_estimators,
-    regression_detection,
-    rejudge,
-    series_report,
     start_order,
     trial_length,
-    trial_ratios,
     warmup_cut,
 )
 from perfgate.samples import Samples
+
+MODULES = [
+    f"{package.__name__}.{m.name}"
+    for package in (benchmarks, benchmarks.research)
+    for m in pkgutil.iter_modules(package.__path__)
+    if not m.ispkg
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_benchmark_says_what_it_answers_and_runs_by_the_command_it_gives(name, monkeypatch, capsys):
+    module = importlib.import_module(name)
+    assert module.__doc__ and module.__doc__.strip(), f"{name} has no module docstring"
+    if not hasattr(module, "main"):
+        return
+    assert f"python -m {name} " in module.__doc__  # its own command, by its own path
+    monkeypatch.delitem(sys.modules, name)  # runpy runs it afresh, as `python -m` does
+    monkeypatch.setattr(sys, "argv", [name, "--help"])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_module(name, run_name="__main__", alter_sys=True)
+    assert stopped.value.code == 0 and "usage:" in capsys.readouterr().out
 
 
 def test_trials_are_judged_as_the_comparison_judges_them():
@@ -132,6 +156,24 @@ def test_one_trial_far_from_the_rest_is_left_out_and_only_then():
     assert (kept_all["status"], dropped["status"]) == ("inconclusive", "pass")
     with pytest.raises(argparse.ArgumentTypeError, match="between 0 and 1"):
         regression_detection.level_arg("1.5")
+
+
+def test_a_stored_series_is_judged_with_and_without_its_outlying_trial(tmp_path, capsys):
+    calm = [math.log(r) for r in (1.004, 0.996, 1.002, 0.998, 1.003, 0.997, 1.001, 0.999)]
+    trials = {"ln_ratios": calm[:5] + [math.log(1.15)] + calm[6:], "within_log": 0.001}
+    trials["candidate_first"] = [n % 2 == 0 for n in range(8)]
+    (tmp_path / "s.json").write_text(
+        json.dumps([{"condition": "A/A", "trial": 0, "trials": {"p50 of GET /e": trials}}])
+    )
+    (tmp_path / "t.json").write_text(
+        json.dumps({"entries": {"GET /e": {"failure_ratio": 0}}, "regression": {"entries": {"GET /e": {"p50": 0.02}}}})
+    )
+    series = ["--json", str(tmp_path / "s.json"), "--thresholds", str(tmp_path / "t.json"), "--conditions", "A/A"]
+    outlier_trials.main(["--level", "0.01", *series, "--gate-trials", "8"])
+    kept, dropped = capsys.readouterr().out.split("== the outlier left out at 0.01")
+    assert "0/1 green" in kept and "1/1 green" in dropped  # undecided for that one trial, decided without it
+    with pytest.raises(SystemExit):
+        regression_detection.main(["--drop-outlier", "0.01", *series])  # only with --rejudge-ratios
 
 
 def test_a_shift_names_a_rule_and_a_positive_factor(tmp_path):

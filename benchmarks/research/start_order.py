@@ -1,7 +1,7 @@
 """Does the side started first, or the side itself, make a difference in A/A runs?
 
-    python -m benchmarks.start_order aa-runs/AA aa-runs/AA-busy
-    python -m benchmarks.start_order --by-window aa-runs/AA aa-runs/AA-busy
+    python -m benchmarks.research.start_order aa-runs/AA aa-runs/AA-busy
+    python -m benchmarks.research.start_order --by-window aa-runs/AA aa-runs/AA-busy
 
 Reads the runs kept by `benchmarks.regression_detection --keep` (A/A: the
 same commit on both sides). For every fresh-start trial it takes each
@@ -105,7 +105,7 @@ def print_by_start_order(by_rule: dict[str, dict[str, list[float]]], runs: int) 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folders", nargs="+", type=Path, help="a condition's folder of kept runs (e.g. aa-runs/AA)")
-    p.add_argument("--thresholds", type=Path, default=Path(__file__).resolve().parents[1] / "thresholds.json")
+    p.add_argument("--thresholds", type=Path, default=Path(__file__).resolve().parents[2] / "thresholds.json")
     p.add_argument("--by-window", action="store_true", help="the start order's effect along a trial, window by window")
     args = p.parse_args(argv)
     if missing := [str(folder) for folder in args.folders if not folder.is_dir()]:

@@ -9,7 +9,7 @@ taken out, pooled over the runs) into its part within trials (the windows'
 bootstrap) and between them, and predicts the interval's half-width of one
 look after the budget for several trial lengths:
 
-    python -m benchmarks.trial_length --json benchmarks/results/aa-embedded-alternating.json \\
+    python -m benchmarks.research.trial_length --json benchmarks/results/aa-embedded-alternating.json \\
         --conditions "A/A,A/A busy"
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from benchmarks import warmup_cut
+from benchmarks.research import warmup_cut
 from perfgate import compare
 from perfgate.gate_options import DEFAULT_TRIAL_S
 

@@ -1,7 +1,7 @@
 """Where the start-order effect comes from: each side's CPU time and run-queue wait, per trial.
 
-    python -m benchmarks.cpu_by_side --jsonl cpu.jsonl      # beside running gates, until Ctrl-C
-    python -m benchmarks.cpu_by_side --report cpu.jsonl
+    python -m benchmarks.research.cpu_by_side --jsonl cpu.jsonl      # beside running gates, until Ctrl-C
+    python -m benchmarks.research.cpu_by_side --report cpu.jsonl
 
 Passive: once a second it reads /proc (Linux) for every running
 `perf-gate` with embedded backends, finds each side's API, workers and

@@ -1,6 +1,6 @@
 """Would another estimator of a trial's ratio make the comparison tighter?
 
-    python -m benchmarks.quantile_estimators aa-runs/AA aa-runs/AA-busy
+    python -m benchmarks.research.quantile_estimators aa-runs/AA aa-runs/AA-busy
 
 Reads runs kept by `benchmarks.regression_detection --keep` and, for every
 rule and fresh-start trial, estimates ln(candidate / baseline) four ways
@@ -66,7 +66,7 @@ def spreads(runs: list[Path], thresholds: Path) -> dict[str, list[np.ndarray]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path, help="folders of kept runs (one subfolder per run)")
-    parser.add_argument("--thresholds", type=Path, default=Path(__file__).parent.parent / "thresholds.json")
+    parser.add_argument("--thresholds", type=Path, default=Path(__file__).resolve().parents[2] / "thresholds.json")
     args = parser.parse_args(argv)
     runs = [
         run for folder in args.folders for run in sorted(folder.iterdir()) if (run / "locust_run_info.json").exists()

@@ -1,9 +1,18 @@
 """One trial left out of a rule when it is an outlier among that rule's
 trials: whether a trial disturbed by a burst of work beside the gate (every
-rule moving together on one side) is what keeps A/A runs undecided.
-`--rejudge-ratios --drop-outlier P` replays a stored series with it; the
-gate itself does not do this (README: the fresh A/A series)."""
+rule moving together on one side) is what keeps A/A runs undecided. The
+gate itself does not do this (README: the fresh A/A series).
 
+    python -m benchmarks.research.outlier_trials --level 0.01 --json aa.json \\
+        --conditions "A/A,A/A busy" --run-time 2m --max-run-time 5m --trials 30
+
+judges a stored series again from its trials' ratios (no load, seconds)
+twice, every trial kept and then the outlier left out, and prints both
+tables. Every option but --level goes to `benchmarks.regression_detection
+--rejudge-ratios`, whose `--drop-outlier P` is the second judgement alone.
+"""
+
+import argparse
 import math
 
 import numpy as np
@@ -47,3 +56,22 @@ def without_outlier(
     kept = [y for n, y in enumerate(ys) if n != worst]
     order = None if candidate_first is None else [f for n, f in enumerate(candidate_first) if n != worst]
     return kept, order
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks import regression_detection
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--level", type=regression_detection.level_arg, default=0.01, help="outlier at this P (Bonferroni)")
+    args, rest = p.parse_known_args(argv)
+    for title, extra in (
+        ("every trial kept", []),
+        (f"the outlier left out at {args.level:g}", ["--drop-outlier", str(args.level)]),
+    ):
+        print(f"== {title}", flush=True)
+        regression_detection.main(["--rejudge-ratios", *extra, *rest])
+        print()
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ that lasts a run (the same in all its trials): the trials' spread cannot
 see one, so leaving less out would move the ratio without widening the
 interval:
 
-    python -m benchmarks.warmup_cut --json aa.json --keep aa-runs --conditions "A/A,A/A busy" \\
+    python -m benchmarks.research.warmup_cut --json aa.json --keep aa-runs --conditions "A/A,A/A busy" \\
         --cuts 5,1,0 --run-time 2m --max-run-time 5m
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 from benchmarks import rejudge, trial_ratios
 from perfgate import compare
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pooled_spread(runs: list[dict], rule: str) -> float:
