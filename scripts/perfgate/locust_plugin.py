@@ -8,35 +8,31 @@ needs no change. It adds three options:
   time and outcome (Locust's CSV rounds percentiles), for the comparison and
   the stall check;
 - `--run-info FILE`: when the load started, was fully spawned and stopped, how
-  many users, and whether a load-generator process ran out of CPU;
-- `--compare-hosts baseline=URL,candidate=URL`: every HttpUser or
-  FastHttpUser runs each of its tasks once against each host, in a random
-  order per task, with its entries labelled `[baseline] ...` and
-  `[candidate] ...`: the same load on both, side by side in time. Any
-  other User takes part when it has a `perfgate_client(url)` method that
-  returns its client for that host: `self.client` is that client while a
-  task runs against the host, and the entries it fires are labelled.
+  many users, whether a load-generator process ran out of CPU, which users
+  could not run side by side and which hosts were not compared;
+- `--compare-hosts baseline=URL,candidate=URL`: every user works against each
+  host with a user object of its own, each task once per host, with its
+  entries labelled `[baseline] ...` and `[candidate] ...` (perfgate.pairing).
+
+With a LoadTestShape, the load stops at `--run-time` (or when the shape ends,
+if sooner), as it does without one.
 
 With Locust's `--processes` or `--master`/`--worker`, workers send their
-samples and CPU warnings to the master in batches; the master writes the
-files. Workers take these options from the master, as Locust passes custom
-options on when the load starts. A user's on_start runs against --host only. A locustfile that fires
-its own entries (events.request.fire) labels them with `label(user)`.
+samples, tallies and CPU warnings to the master in batches; the master writes
+the files. Workers take these options from the master, as Locust passes custom
+options on when the load starts. A locustfile that fires its own entries
+(events.request.fire) labels them with `label(user)`.
 """
 
 import csv
 import json
-import random
 import time
-from collections.abc import Callable
 
 import gevent
 from locust import events
-from locust.clients import HttpSession
-from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
 from locust.runners import MasterRunner, WorkerRunner
-from locust.user.task import DefaultTaskSet, TaskSet
-from locust.user.users import LOCUST_STATE_STOPPING, HttpUser
+
+from perfgate import pairing
 
 COLUMNS = ["time", "type", "name", "response_time_ms", "ok"]
 SAMPLES_MESSAGE, CPU_MESSAGE, COUNT_MESSAGE = "perfgate_samples", "perfgate_cpu", "perfgate_count"
@@ -46,6 +42,7 @@ run_info: dict = {"cpu_warning": False, "max_cpu_percent": 0.0, "unfinished_at_s
 _rows: list[list] = []  # a worker's samples not yet sent to the master
 _writer: csv.writer = None  # type: ignore[assignment]
 _counts: dict[str, int] = {}
+_not_compared_counts: dict[str, int] = {}  # host -> requests a side-by-side user sent there, not compared
 
 
 @events.init_command_line_parser.add_listener
@@ -71,19 +68,14 @@ def _options(parser, **kw) -> None:
     )
 
 
-def parse_targets(spec: str) -> dict[str, str]:
-    pairs = [item.split("=", 1) for item in spec.split(",") if item.strip()]
-    return {label.strip(): url.strip() for label, url in pairs}
-
-
 def count(key: str, n: int = 1) -> None:
     """A tally for the run info (e.g. the demo's unfinished submissions), summed over every process."""
     _counts[key] = _counts.get(key, 0) + n
 
 
 def label(user) -> str:
-    """The label of the side the user is working against now ('[baseline] '), or ''."""
-    return getattr(user, "_perfgate_label", "")
+    """The label of the side this user works against ('[baseline] '), or ''."""
+    return user.__dict__.get(pairing.LABEL, "") or pairing.current_label()
 
 
 # -- raw samples: written where they happen, or sent by workers to the master ----------
@@ -115,8 +107,9 @@ def _flush(environment) -> None:
     rows, _rows = _rows, []
     if rows:
         environment.runner.send_message(SAMPLES_MESSAGE, {"node": environment.runner.client_id, "rows": rows})
-    if _counts:
-        environment.runner.send_message(COUNT_MESSAGE, {"node": environment.runner.client_id, "counts": _counts})
+    if _counts or _not_compared_counts:
+        tallies = {"node": environment.runner.client_id, "counts": _counts, "not_compared": _not_compared_counts}
+        environment.runner.send_message(COUNT_MESSAGE, tallies)
 
 
 def _flusher(environment) -> None:
@@ -157,14 +150,16 @@ def _init(environment, **kw) -> None:
             runner.register_message(COUNT_MESSAGE, _worker_count)
         else:
             environment.events.cpu_warning.add_listener(lambda cpu_usage, **_: _cpu_warning(cpu_usage, "local"))
-    _pair_tasks()  # a no-op for users without --compare-hosts (a worker learns them at the start)
+    pairing.install(_sides_of, _not_compared)  # users pair only with --compare-hosts (a worker learns it at the start)
+    if environment.shape_class is not None and not isinstance(runner, WorkerRunner):
+        _bound_shape(environment)
 
 
-_worker_counts: dict[str, dict[str, int]] = {}  # each worker's latest tallies (they are cumulative)
+_worker_counts: dict[str, dict] = {}  # each worker's latest tallies (they are cumulative)
 
 
 def _worker_count(msg, **kw) -> None:
-    _worker_counts[msg.data["node"]] = msg.data["counts"]
+    _worker_counts[msg.data["node"]] = msg.data
 
 
 def _cpu_warning(cpu: float, node: str) -> None:
@@ -199,125 +194,53 @@ def _quitting(environment, **kw) -> None:
     opts = environment.parsed_options
     if not opts or not opts.run_info or isinstance(environment.runner, WorkerRunner):
         return
-    totals = dict(_counts)
-    for counts in _worker_counts.values():
-        for key, n in counts.items():
+    totals, hosts = dict(_counts), dict(_not_compared_counts)
+    for tallies in _worker_counts.values():
+        for key, n in tallies.get("counts", {}).items():
             totals[key] = totals.get(key, 0) + n
+        for host, n in tallies.get("not_compared", {}).items():
+            hosts[host] = hosts.get(host, 0) + n
     info = {**run_info, **totals}
+    if opts.compare_hosts:
+        info["unpaired_users"] = _unpaired(environment)
+        info["not_compared_hosts"] = hosts
     with open(opts.run_info, "w") as f:
         json.dump(info, f)
 
 
-# -- side by side: each task once per host, with labelled entries -----------------------
+# -- side by side: a user per side (perfgate.pairing) -------------------------------------
 
 
-def session_for(user, url: str):
-    """A client like the user's own, for another host."""
-    if isinstance(user, FastHttpUser):
-        return FastHttpSession(
-            base_url=url,
-            request_event=user.environment.events.request,
-            network_timeout=user.network_timeout,
-            connection_timeout=user.connection_timeout,
-            max_redirects=user.max_redirects,
-            max_retries=user.max_retries,
-            insecure=user.insecure,
-            concurrency=user.concurrency,
-            user=user,
-            client_pool=user.client_pool,
-            ssl_context_factory=user.ssl_context_factory,
-            headers=user.default_headers,
-            proxy_host=user.proxy_host,
-            proxy_port=user.proxy_port,
-        )
-    session = HttpSession(
-        base_url=url, request_event=user.environment.events.request, user=user, pool_manager=user.pool_manager
-    )
-    session.trust_env = False
-    return session
+def _sides_of(user) -> list[pairing.Side]:
+    spec = getattr(user.environment.parsed_options, "compare_hosts", "")
+    return pairing.parse_targets(spec) if spec else []
 
 
-def _labelled(session, prefix: str):
-    request = session.request
-
-    def labelled_request(method, url, name=None, **kw):
-        return request(method, url, name=prefix + (name if name is not None else url), **kw)
-
-    session.request = labelled_request
-    return session
+def _not_compared(origin: str) -> None:
+    _not_compared_counts[origin] = _not_compared_counts.get(origin, 0) + 1
 
 
-def _sessions(user) -> dict[str, object]:
-    """The user's client for each side, labelled; {} for a user the plugin cannot point at a host."""
-    if not hasattr(user, "_perfgate_sessions"):
-        sessions = {}
-        spec = getattr(user.environment.parsed_options, "compare_hosts", "")
-        targets = parse_targets(spec) if spec else {}
-        if targets and isinstance(user, HttpUser | FastHttpUser):
-            sessions = {f"[{name}] ": _labelled(session_for(user, url), f"[{name}] ") for name, url in targets.items()}
-        elif targets and callable(getattr(user, "perfgate_client", None)):
-            sessions = {f"[{name}] ": user.perfgate_client(url) for name, url in targets.items()}
-            _label_events(user.environment)
-        user._perfgate_sessions = sessions
-    return user._perfgate_sessions
+def _unpaired(environment) -> dict[str, str]:
+    """The user classes that cannot run side by side, with the reason."""
+    reasons = {cls.__name__: pairing.unpairable_reason(cls) for cls in environment.user_classes}
+    return {name: reason for name, reason in sorted(reasons.items()) if reason}
 
 
-_task_labels: dict = {}  # greenlet -> the side its paired task is working against now
+# -- every run ends: a LoadTestShape stops at the run time --------------------------------
 
 
-def _label_events(environment) -> None:
-    """Entries a client of its own fires (`perfgate_client`) get the side's label
-    of the task that fired them: such a client does not know the user it serves."""
-    hook = environment.events.request
-    if getattr(hook.fire, "_perfgate", False):
+def _bound_shape(environment) -> None:
+    """Locust runs a shape until its tick() returns None and ignores
+    --run-time; the gate's run time bounds it like any run."""
+    run_time = getattr(environment.parsed_options, "run_time", None)
+    shape = environment.shape_class
+    if not run_time or getattr(shape.tick, "_perfgate", False):
         return
-    fire = hook.fire
+    tick = shape.tick
 
-    def labelled_fire(*, reverse=False, **kw):
-        side = _task_labels.get(gevent.getcurrent(), "")
-        name = kw.get("name")
-        if side and isinstance(name, str) and _unlabelled(name):
-            kw["name"] = side + name
-        return fire(reverse=reverse, **kw)
+    def bounded_tick():
+        return None if shape.get_run_time() >= run_time else tick()
 
-    labelled_fire._perfgate = True  # type: ignore[attr-defined]
-    hook.fire = labelled_fire
-
-
-def _unlabelled(name: str) -> bool:
-    """Whether an entry name carries no side's label yet."""
-    return not (name.startswith("[") and "] " in name)
-
-
-def _paired(execute: Callable) -> Callable:
-    def execute_task(self, task):
-        user = self.user
-        if isinstance(task, type) and issubclass(task, TaskSet):  # its own tasks are paired when they run
-            return execute(self, task)
-        sessions = _sessions(user)
-        if not sessions:
-            return execute(self, task)
-        own = getattr(user, "client", None)
-        sides = list(sessions)
-        random.shuffle(sides)
-        current = gevent.getcurrent()
-        try:
-            for side in sides:
-                if user._state == LOCUST_STATE_STOPPING:
-                    return None  # the run is over: start no new task
-                user.client, user._perfgate_label = sessions[side], side
-                _task_labels[current] = side
-                execute(self, task)
-        finally:
-            user.client, user._perfgate_label = own, ""
-            _task_labels.pop(current, None)
-        return None
-
-    execute_task._perfgate = True  # type: ignore[attr-defined]
-    return execute_task
-
-
-def _pair_tasks() -> None:
-    for cls in (TaskSet, DefaultTaskSet):
-        if not getattr(cls.execute_task, "_perfgate", False):
-            cls.execute_task = _paired(cls.execute_task)
+    bounded_tick._perfgate = True  # type: ignore[attr-defined]
+    shape.tick = bounded_tick
+    run_info["shape"] = type(shape).__name__
