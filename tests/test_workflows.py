@@ -21,6 +21,7 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 GATE = ROOT / ".github" / "workflows" / "perf-gate.yml"
 COMMENT = ROOT / ".github" / "workflows" / "perf-gate-comment.yml"
 README = (ROOT / "README.md").read_text()
+ACTIONS_DOC = (ROOT / "docs" / "github-actions.md").read_text()  # the workflows' page
 
 
 def tool(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
@@ -69,7 +70,7 @@ def test_workflow_rules(path):
     assert workflow_rules.problems(path) == []
 
 
-# -- the gate workflow agrees with the code and the README -----------------------------
+# -- the gate workflow agrees with the code and the docs -------------------------------
 
 
 def test_triggers_and_inputs():
@@ -121,10 +122,10 @@ def test_artifact_and_junit_paths_match_what_the_checker_writes():
     assert steps["Upload results"]["if"].startswith("always()")
 
 
-def test_act_payloads_exist_and_readme_shows_the_commands():
+def test_act_payloads_exist_and_the_docs_show_the_commands():
     for event in ("pull_request", "workflow_dispatch"):
         assert (ROOT / ".github" / "act" / f"{event}.json").exists()
-        assert re.search(rf"act {event} .*-e \.github/act/{event}\.json", README)
+        assert re.search(rf"act {event} .*-e \.github/act/{event}\.json", ACTIONS_DOC)
 
 
 # -- each validation catches a deliberately broken copy ----------------------------------
@@ -240,6 +241,8 @@ def test_rules_catch_a_privileged_workflow_checking_out_the_pull_request(tmp_pat
 
 ACTION = ROOT / "action.yml"
 CALLER = ROOT / "tests" / "fixtures" / "caller" / ".github" / "workflows" / "perf.yml"
+EXAMPLE = ROOT / "examples" / "github-workflow" / "perf.yml"  # the complete caller the docs give to copy
+CALLERS = [CALLER, EXAMPLE]
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 
 
@@ -250,17 +253,19 @@ def test_action_validates_and_zizmor_finds_nothing():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_the_caller_validates_and_passes_the_same_rules():
-    proc = schema_check("vendor.github-workflows", CALLER)
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_caller_validates_and_passes_the_same_rules(caller):
+    proc = schema_check("vendor.github-workflows", caller)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert workflow_rules.problems(CALLER) == []
-    proc = zizmor(CALLER)
+    assert workflow_rules.problems(caller) == []
+    proc = zizmor(caller)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_the_caller_gives_only_inputs_the_action_has_and_every_required_one():
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_caller_gives_only_inputs_the_action_has_and_every_required_one(caller):
     inputs = yaml.safe_load(ACTION.read_text())["inputs"]
-    [step] = [s for s in workflow_rules.steps(workflow_rules.load(CALLER)) if "/perf-gate@" in s.get("uses", "")]
+    [step] = [s for s in workflow_rules.steps(workflow_rules.load(caller)) if "/perf-gate@" in s.get("uses", "")]
     given = set(step["with"])
     assert given <= set(inputs), given - set(inputs)
     assert {name for name, spec in inputs.items() if spec.get("required")} <= given
