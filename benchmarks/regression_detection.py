@@ -196,9 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path, help="every run's results, written as it finishes; resumed from")
     p.add_argument("--keep", type=Path, help="keep each run's results folder (raw samples included) under here")
     p.add_argument("--report", action="store_true", help="only print the tables of what --json holds")
-    p.add_argument(
-        "--markdown", action="store_true", help="also print the rule table in Markdown, as the README has it"
-    )
+    p.add_argument("--markdown", action="store_true", help="also print the rule table in Markdown, as the docs have it")
     p.add_argument(
         "--rejudge",
         action="store_true",

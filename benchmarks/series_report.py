@@ -1,7 +1,7 @@
 """What did a series decide? Its tables: per condition and rule, the counts
 of each status (x of N), the median ratio and half-width, how often the
 interval held 1.0, and the gate's exit codes; the rule table also in
-Markdown, as the README has it. Printed at the end of every
+Markdown, as docs/research-series.md has it. Printed at the end of every
 regression_detection command, and alone, in a second, from a stored series:
 
     python -m benchmarks.regression_detection --report --markdown --conditions "A/A,A/A busy" \\
@@ -54,7 +54,7 @@ def rule_rows(runs: list[dict], names: list[str]) -> list[dict]:
 
 
 def markdown_table(rows: list[dict], tolerance: dict[str, float]) -> list[str]:
-    """The rule table as the README shows it."""
+    """The rule table as docs/research-series.md shows it."""
     lines = [
         "| condition | rule (tolerance) | fail | pass | inconclusive | ratio | ± | holds 1.0 |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -1,7 +1,7 @@
 """One trial left out of a rule when it is an outlier among that rule's
 trials: whether a trial disturbed by a burst of work beside the gate (every
 rule moving together on one side) is what keeps A/A runs undecided. The
-gate itself does not do this (README: the fresh A/A series).
+gate itself does not do this (docs/research-series.md: Outlying trials).
 
     python -m benchmarks.research.outlier_trials --level 0.01 --json aa.json \\
         --conditions "A/A,A/A busy" --run-time 2m --max-run-time 5m --trials 30

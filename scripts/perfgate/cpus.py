@@ -7,7 +7,7 @@ in one trial a backend shares Locust's core and the other does not. Keeping
 Locust on CPUs of its own and both backends on the rest makes the two sides'
 surroundings alike, at the price of the CPU Locust leaves idle. On this
 repository's 2-core machine the price was the higher: with both backends on
-one core the trials' ratios spread more, not less (see the README), so
+one core the trials' ratios spread more, not less (docs/research.md: Where Locust and the services run), so
 pinning is off unless asked for.
 """
 
