@@ -31,7 +31,7 @@ MIN_WINDOWS_PER_TRIAL = 3  # fewer, and a trial's own ratio and its noise mean l
 MIN_WINDOWS_FOR_RATIO = 2  # a trial with fewer has no ratio of its own to count
 MIN_TRIALS_FOR_SPREAD = 3  # from this many trials on, their own ratios make the interval
 # From this many trials on, the two start orders are told apart (k - 2 degrees of freedom): with fewer,
-# the degree of freedom costs more than the order's swing (README: fixed runs of 4 trials, 59 A/A runs)
+# the degree of freedom costs more than the order's swing (docs/research.md: The interval over trials)
 ORDER_FROM = 6
 RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
@@ -103,7 +103,7 @@ def paired_windows(
     first `warmup_s` seconds (ramp-up, cold caches; default: one window) are
     left out. With `span`, only the samples inside it (one trial). Cutting
     less than a window narrowed the trials' spread but decided no more runs
-    (README: benchmarks/warmup_cut.py)."""
+    (docs/research.md: The warm-up cut)."""
     if span is not None:
         base, cand = _within(base, *span), _within(cand, *span)
     if not len(base.times) or not len(cand.times):
@@ -239,7 +239,7 @@ def trials_interval(
     Student's t (or the sequential boundary, simulated the same way) allows
     for trials that agree by chance. A floor at the windows' bootstrap se
     (`within`) made the intervals wider than their level without making them
-    any safer (README: 59 A/A runs); it is kept only for trials whose ratios
+    any safer (docs/research.md: The interval over trials); it is kept only for trials whose ratios
     are all the same (the same histogram bins every time), where the spread
     says nothing. With `candidate_first` (per trial), the mean of the two
     start orders' geometric means and their pooled spread: whatever starting

@@ -14,7 +14,7 @@ from perfgate import backends, check_cli, inputs
 from perfgate.errors import ConfigError
 
 MAX_DIGITS = 9
-DEFAULT_TRIAL_S = 30  # a comparison's run is split into trials this long (README: Why trials of 30 s)
+DEFAULT_TRIAL_S = 30  # a comparison's run is split into trials this long (docs/research.md: Why trials of 30 s)
 HELP = """perf-gate: the whole gate in one command.
 
 Brings the backend up (embedded by default, docker compose, any command line,

@@ -75,7 +75,7 @@ class Thresholds:
     exclude_ramp_up: bool = True
     regressions: list[RegressionRule] = field(default_factory=list)
     window_s: float = 5.0
-    confidence: float = 0.90  # each one-sided decision errs at most 5% (see README: Confidence)
+    confidence: float = 0.90  # each one-sided decision errs at most 5% (docs/research.md: Confidence)
     stall: StallRule | None = field(default_factory=StallRule)
 
     @property
