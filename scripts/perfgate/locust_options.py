@@ -13,6 +13,8 @@ import json
 import sys
 import traceback
 
+HEADLESS_USERS, HEADLESS_SPAWN_RATE = 1, 1.0  # what `locust --headless` runs when neither is given
+
 
 def _import_error(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
@@ -30,7 +32,7 @@ def resolve(argv: list[str]) -> dict:
 
     try:
         files = get_locustfiles_locally(parse_locustfile_option(argv))
-        users, *_ = merge_locustfiles_content(files)
+        users, _, _, shape_class = merge_locustfiles_content(files)
     except SystemExit:
         raise SystemExit(2) from None  # Locust has said why on stderr
     except Exception as exc:  # noqa: BLE001 - whatever the locustfile raises on import
@@ -39,20 +41,26 @@ def resolve(argv: list[str]) -> dict:
     if not users:
         sys.stderr.write(f"locustfile {', '.join(files)}: no User class found\n")
         raise SystemExit(2)
+    shape = type(shape_class).__name__ if shape_class is not None else None
     options = get_parser().parse_args(argv)  # exits 2 with Locust's own message
     if options.headless and not options.run_time:
-        sys.stderr.write("run time: not set, or 0 (Locust's 'no limit'): a headless run would never end\n")
+        sys.stderr.write(
+            "run time: not set, or 0 (Locust's 'no limit'): a headless run would never end; "
+            "give --run-time (e.g. --run-time 1m) or run-time in locust.conf\n"
+        )
         raise SystemExit(2)
     if options.num_users is not None and options.num_users < 1:
         sys.stderr.write(f"users: expected at least 1, got {options.num_users}\n")
         raise SystemExit(2)
     return {
         "locustfiles": files,
-        "users": options.num_users,
-        "spawn_rate": options.spawn_rate,
+        # Locust's own headless defaults, which it applies when the load starts
+        "users": options.num_users if options.num_users is not None else HEADLESS_USERS,
+        "spawn_rate": options.spawn_rate if options.spawn_rate is not None else HEADLESS_SPAWN_RATE,
         "run_time_s": options.run_time,
-        "stop_timeout_s": options.stop_timeout,
+        "stop_timeout_s": options.stop_timeout or 0,
         "user_classes": sorted(users),
+        "shape": shape,
     }
 
 

@@ -43,6 +43,10 @@ RUN_FILES = [*reporters.FILE_REPORTERS, "report.html", plots.FILE, crash.FILE, c
 RUN_GLOBS = [f"{PREFIX}_*", "backend-*.log"]
 PLUGIN = Path(__file__).parent / "locust_entry" / "perfgate_plugin.py"  # loaded beside the user's locustfile
 MIN_TRIAL_S = 20  # a trial's first window is warm-up: it needs a few more to say anything
+DEFAULT_BUDGET_S = 300  # a comparison goes on until decided, up to this much load, unless --max-run-time says
+# Past its run time and stop timeout, Locust gets this long to start, stop its users and write its reports.
+LOCUST_MARGIN_S = 120
+LOCUST_TERM_S = 30  # after SIGTERM (Locust then writes its reports), before SIGKILL
 SHUFFLE = random.SystemRandom()  # start order and ports; the verdict depends on the samples only
 
 
@@ -178,10 +182,11 @@ def placement_of(args: argparse.Namespace, err: TextIO) -> cpus.Placement | None
 
 
 def max_trials(args: argparse.Namespace, count: int, seconds: int) -> int:
-    """With --max-run-time, trials go on past `count` until every rule is
-    decided or the budget is spent; else exactly `count`."""
+    """A comparison's trials go on past `count` until every rule is decided or
+    the budget is spent: --max-run-time, else DEFAULT_BUDGET_S (or the run
+    time, if longer). A plain run has exactly `count`."""
     if not args.max_run_time:
-        return count
+        return max(count, DEFAULT_BUDGET_S // seconds) if args.compare_to and seconds and count > 1 else count
     if not args.compare_to:
         raise ConfigError("--max-run-time keeps comparing until every rule is decided; it needs --compare-to")
     budget = inputs.run_time_seconds(args.max_run_time)
@@ -209,6 +214,32 @@ def start_order(first: list[str], n: int) -> list[str]:
     return list(first) if n % 2 else list(reversed(first))
 
 
+def run_locust(cmd: list[str], env: Mapping[str, str], setup, run_time_s: float, stop_timeout_s: float) -> int:
+    """Locust's exit code; past run time + stop timeout + LOCUST_MARGIN_S (a
+    LoadTestShape that never ends, a user that ignores its stop), Locust is
+    stopped and the run has no verdict."""
+    bound = run_time_s + stop_timeout_s + LOCUST_MARGIN_S
+    proc = subprocess.Popen(cmd, env=dict(env), preexec_fn=setup)
+    try:
+        return proc.wait(timeout=bound)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # Locust writes its reports on SIGTERM
+        try:
+            proc.wait(timeout=LOCUST_TERM_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise NoVerdict(
+            f"Locust was still running {bound:g} s after it started (run time {run_time_s:g} s + stop timeout "
+            f"{stop_timeout_s:g} s + {LOCUST_MARGIN_S} s to start and stop) and was stopped: a load shape or a "
+            "user that does not stop at the run time"
+        ) from None
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 def run_trial(
     args: argparse.Namespace,
     env: Mapping[str, str],
@@ -221,6 +252,7 @@ def run_trial(
     count: int,
     order: list[str],
     placement: cpus.Placement | None = None,
+    stop_timeout_s: float = 0.0,
 ) -> list[str]:
     """Backends started afresh, in `order` (names from `sides`) and on
     shuffled ports, loaded for `seconds`, then torn down. Returns what the
@@ -245,7 +277,7 @@ def run_trial(
         cmd = locust_command(args, up["candidate"].url, exclude_ramp_up, compare_hosts, out, run_time)
         say(err, "running Locust: " + " ".join(cmd[2:]))
         setup = backends.child_setup(placement and placement.locust)
-        code = subprocess.run(cmd, env=dict(env), preexec_fn=setup).returncode
+        code = run_locust(cmd, env, setup, seconds, stop_timeout_s)
         if code != 0:
             raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
         say(err, "tearing the backend down")
@@ -257,7 +289,10 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
     cwd = Path.cwd()
     # The same options as the real run, with a placeholder host: checked before any backend starts.
     planned = preflight(locust_command(args, "http://localhost", limits.exclude_ramp_up), env)
-    say(err, f"Locust: {planned['users']} users, {planned['spawn_rate']:g}/s, {planned['run_time_s']} s")
+    if planned["shape"]:
+        say(err, f"Locust: load shape {planned['shape']}, for {planned['run_time_s']} s or until it ends")
+    else:
+        say(err, f"Locust: {planned['users']} users, {planned['spawn_rate']:g}/s, {planned['run_time_s']} s")
     context.write(
         args.results,
         users=planned["users"],
@@ -306,7 +341,10 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
                     f"trial {n} of {count}" + (f" (up to {most} until every rule is decided)" if most > count else ""),
                 )
             order = start_order(first, n)
-            found = run_trial(args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, order, placement)
+            found = run_trial(
+                args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, order, placement,
+                stop_timeout_s=planned["stop_timeout_s"],
+            )  # fmt: skip
             notes.update(dict.fromkeys(found))
             folders.append(folder)
             firsts.append(order[0] == "candidate")

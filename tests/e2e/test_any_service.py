@@ -60,7 +60,7 @@ def test_a_plain_run_passes_and_a_slowed_service_fails_on_its_thresholds(tmp_pat
 def test_side_by_side_a_a_passes_and_a_slowed_candidate_fails_naming_the_entry(tmp_path):
     """A/A with one Locust process; the slowed candidate with two, whose
     entries and samples must come from both."""
-    compare = ["--compare-to", "HEAD", "--trials", "2"]
+    compare = ["--compare-to", "HEAD", "--trials", "2", "--max-run-time", "40s"]
     proc, verdict = gate(tmp_path / "aa", *compare, run_time="40s")
     found = {name: s for name, s in statuses(verdict).items() if "regression" in name}
     assert len(found) == 3 and "fail" not in found.values(), explain(proc, verdict)

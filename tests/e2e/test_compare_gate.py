@@ -40,6 +40,8 @@ def compare(tmp_path, *extra: str, trials: int = 3) -> tuple[subprocess.Complete
         f"{20 * trials}s",
         "--trials",
         str(trials),
+        "--max-run-time",
+        f"{20 * trials}s",
         "--thresholds",
         str(thresholds),
         "--results",
