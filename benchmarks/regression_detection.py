@@ -109,8 +109,7 @@ def trial(condition: dict[str, str], args: argparse.Namespace, out: Path, name: 
         cmd += ["--trials", str(args.gate_trials)]
     if PINNED in name:
         cmd += ["--pin-cpus", "auto"]
-    if args.max_run_time:
-        cmd += ["--max-run-time", args.max_run_time]
+    cmd += ["--max-run-time", args.max_run_time or args.run_time]  # without it, a fixed run: no default budget
     for key, value in BASE_ENV.items():
         cmd += ["--baseline-env", f"{key}={value}", "--backend-env", f"{key}={condition.get(key, value)}"]
     neighbour = burner() if BUSY in name else None
