@@ -12,6 +12,7 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from perfgate import thresholds
 from tests.conftest import ROOT
 
 README = ROOT / "README.md"
@@ -172,6 +173,44 @@ def test_no_figure_depends_on_an_unnamed_machine(path):
 
 
 # -- every page -------------------------------------------------------------------------
+
+
+def thresholds_examples() -> list[tuple[Path, int, str]]:
+    """Every JSON code block in the README and docs/ that is a whole thresholds file."""
+    found = []
+    for path in [README, *DOCS]:
+        for tok in tokens(path):
+            if tok.type == "fence" and tok.info.strip() == "json" and tok.content.lstrip().startswith("{"):
+                found.append((path, tok.map[0] + 1, tok.content))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "text"), thresholds_examples(), ids=[f"{p.name}:{n}" for p, n, _ in thresholds_examples()]
+)
+def test_thresholds_examples_are_files_the_gate_accepts(path, line, text):
+    parsed = thresholds.parse(thresholds.loads(text, path), path)
+    assert parsed.limits
+
+
+def module_file(name: str) -> Path | None:
+    """Where `python -m name` finds this repository's module, or None."""
+    base = ROOT / "scripts" if name.split(".")[0] == "perfgate" else ROOT
+    path = base.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__main__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@pytest.mark.parametrize("path", [README, *DOCS], ids=ids([README, *DOCS]))
+def test_every_module_the_docs_run_exists(path):
+    """`python -m benchmarks.research.start_order` and the like: the docs name
+    modules that are where they say (the research analyses moved once)."""
+    text = path.read_text(encoding="utf-8")
+    names = set(re.findall(r"python3? -m\s+((?:benchmarks|backend|perfgate)(?:\.\w+)+)\b(?!\.)", text))
+    assert names or path.name not in ("research.md", "benchmarks.md")
+    assert [n for n in sorted(names) if module_file(n) is None] == []
 
 
 def test_docs_exist():
