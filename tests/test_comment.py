@@ -1,11 +1,13 @@
 """The pull request comment, built from workflow_run event payloads (in the
 shape GitHub documents) against a stand-in for GitHub's REST API."""
 
+import io
 import json
 
 import pytest
 
-from perfgate import comment
+from perfgate import comment, summary
+from perfgate.check import FAIL, PASS, RuleResult, Verdict
 from tests.conftest import FIXTURES
 
 EVENTS = FIXTURES / "events"
@@ -111,3 +113,20 @@ def test_main_reports_api_errors_as_an_annotation(tmp_path, capsys):
     env = {"GITHUB_TOKEN": "t", "GITHUB_API_URL": "http://127.0.0.1:9"}  # nothing listens there
     code = comment.main(["--results", str(results(tmp_path)), "--event", str(event_path)], env=env)
     assert code == 1 and capsys.readouterr().out.startswith("::error title=perf gate comment::")
+
+
+def test_the_comment_shows_tolerances_as_the_summary_does(tmp_path):
+    """The comment is the summary: a tolerance reads `≤ ×1.07` there as in the job summary."""
+    verdict = Verdict(
+        results=[
+            RuleResult("ASYNC s", "p50_regression", 0.02, 103.0, FAIL, "m", baseline=100.0, interval=(1.021, 1.04)),
+            RuleResult("POST /r", "p95_regression", 0.07, 101.0, PASS, "m", baseline=100.0, interval=(0.98, 1.03)),
+        ]
+    )
+    text = io.StringIO()
+    summary.markdown(verdict, text)
+    api = FakeApi()
+    comment.run(event("same-repo"), results(tmp_path, text.getvalue()), api)
+    posted = api.calls[-1][2]["body"]
+    assert "tolerated ≤ ×1.02)" in posted and "| ≤ ×1.07 |" in posted and "| ≤ ×1.02 |" in posted
+    assert "%" not in posted.split("### Against the baseline", 1)[1].split("###", 1)[0]

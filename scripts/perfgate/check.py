@@ -15,6 +15,12 @@ TYPO_SEARCHES = 10  # past this many entries that never ran, it is not a typo
 
 
 def fmt(metric: str, value: float) -> str:
+    """A rule's value as the reports show it. A regression rule's value is its
+    tolerance, shown as the largest candidate/baseline ratio it allows, with two
+    decimals or three when it has them (0.07: ×1.07, 0.1: ×1.10, 0.025: ×1.025)."""
+    if metric.endswith("_regression"):
+        text = f"{1 + value:.3f}"
+        return "×" + (text[:-1] if text.endswith("0") else text)
     if metric.endswith("_ms"):  # Locust's whole milliseconds, or a tenth for merged trials' exact ones
         return f"{round(value, 1):g} ms"
     if metric == "failure_ratio":
@@ -51,6 +57,9 @@ class RuleResult:
     # over time, for the charts: (seconds since the run's first sample, the value in that window)
     per_window: list[tuple[float, float]] | None = None
     window_s: float | None = None
+    # a comparison judged over fresh-start trials: each trial's own candidate/baseline ratio, in trial order
+    trial_ratios: list[float] | None = None
+    advice: str | None = None  # a rule not decided: what would decide it
 
     @property
     def name(self) -> str:

@@ -58,6 +58,7 @@ class Comparison:
     start_order_log: float | None = None
     trial_s: float = 0.0  # a trial's length (median), for a run of fresh-start trials
     per_window: list[tuple[float, float]] = field(default_factory=list)  # (start s, ratio) of each window judged
+    trial_ratios: list[float] = field(default_factory=list)  # each trial's own ratio, when method is "trials"
 
     @property
     def half_width(self) -> float:
@@ -372,6 +373,7 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
         f"{label}: candidate/baseline {c.ratio:.3f} ({confidence:.0%} interval {c.low:.3f}–{c.high:.3f}, "
         f"{over}); tolerated up to {1 + rule.tolerance:.3f}"
     )
+    advice = None
     if status == FAIL:
         text += f": regression ({c.baseline:.1f} ms -> {c.candidate:.1f} ms)"
     elif status == INCONCLUSIVE:
@@ -392,6 +394,8 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
         ratio=c.ratio,
         per_window=c.per_window,
         window_s=window_s,
+        trial_ratios=list(c.trial_ratios) if c.method == "trials" and c.trial_ratios else None,
+        advice=advice,
     )
 
 

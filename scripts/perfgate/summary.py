@@ -3,6 +3,7 @@ summary and the pull request comment. The verdict and one line that says
 why; the run's context; rules that did not pass before those that did; every
 name from results escaped, every log verbatim in a folded code block."""
 
+import math
 import re
 from collections import Counter
 from typing import TextIO
@@ -34,7 +35,8 @@ def notice(label: str, text: str) -> list[str]:
 
 
 def compared(r: RuleResult) -> bool:
-    return r.baseline is not None or r.interval is not None
+    """A rule against the baseline, judged or not (one that could not be judged has no numbers)."""
+    return r.metric.endswith("_regression") or r.baseline is not None or r.interval is not None
 
 
 def ratio(r: RuleResult) -> float | None:
@@ -44,14 +46,36 @@ def ratio(r: RuleResult) -> float | None:
 
 
 def over(r: RuleResult) -> float | None:
-    """How far past its limit a measured value is, as a factor (a floor: limit over measured)."""
-    if r.measured is None or r.metric == "stall" or not r.limit or not r.measured:
+    """How far past its limit a measured value is, as a factor (a floor: limit over measured;
+    anything over a limit of 0: infinitely far). None for a stall and a comparison."""
+    if r.measured is None or r.metric == "stall" or compared(r):
         return None
-    return r.limit / r.measured if r.metric.startswith("min_") else r.measured / r.limit
+    if r.metric.startswith("min_"):
+        return r.limit / r.measured if r.measured else (math.inf if r.limit else None)
+    if not r.limit:
+        return math.inf if r.measured > 0 else None
+    return r.measured / r.limit
+
+
+def excess(r: RuleResult) -> float:
+    """A compared rule's ratio over the ratio it tolerates: above 1 is past the tolerance."""
+    value = ratio(r)
+    return -math.inf if value is None else value / (1 + r.limit)
+
+
+def ratio_text(r: RuleResult) -> str:
+    """'×1.230 (interval 1.200–1.300, tolerated ≤ ×1.05)'."""
+    value = ratio(r) or math.nan
+    low, high = r.interval or (value, value)
+    return f"×{value:.3f} (interval {low:.3f}–{high:.3f}, tolerated {_limit_cell(r)})"
+
+
+def ratio_part(label: str, r: RuleResult) -> str:
+    return f"{label}: {md_escape(r.name)} {ratio_text(r)}"
 
 
 def headline(verdict: Verdict) -> str:
-    """One line under the verdict: the counts, and the worst regression with its ratio."""
+    """One line under the verdict: the counts, and the one rule to look at first (see `named`)."""
     counts = Counter(r.status for r in verdict.results)
     total = len(verdict.results)
     parts = []
@@ -73,19 +97,30 @@ def headline(verdict: Verdict) -> str:
         parts.append(f"{counts[INCONCLUSIVE]} inconclusive")
     if counts[FAIL] and counts[ERROR]:
         parts.append(f"{counts[ERROR]} could not be judged")
-    ratios = [(ratio(r), r) for r in verdict.results if compared(r) and ratio(r) is not None]
-    beyond = [(over(r), r) for r in verdict.results if r.status == FAIL and not compared(r) and over(r)]
-    if beyond and not any(r.status == FAIL for _, r in ratios):
-        _, r = max(beyond, key=lambda pair: pair[0])
-        parts.append(f"furthest over its limit: {md_escape(r.name)} {fmt(r.metric, r.measured)} ({_limit_cell(r)})")
-    if ratios:
-        worst, r = max(ratios, key=lambda pair: pair[0])
-        low, high = r.interval or (worst, worst)
-        label = "worst regression" if r.status == FAIL else "largest ratio"
-        parts.append(
-            f"{label}: {md_escape(r.name)} ×{worst:.3f} (interval {low:.3f}–{high:.3f}, tolerated ×{1 + r.limit:.2f})"
-        )
+    parts += named(verdict.results)
     return " · ".join(parts)
+
+
+def named(results: list[RuleResult]) -> list[str]:
+    """The rule the headline names: on a fail, one that failed (the worst
+    regression, else the limit furthest exceeded); else the undecided
+    comparison nearest its tolerance; else the largest ratio."""
+    failed = [r for r in results if r.status == FAIL]
+    regressions = [r for r in failed if compared(r) and ratio(r) is not None]
+    if regressions:
+        return [ratio_part("worst regression", max(regressions, key=excess))]
+    if failed:
+        r = max(failed, key=lambda r: over(r) or 0.0)
+        label = "furthest over its limit" if len(failed) > 1 else "over its limit"
+        measured = "" if r.measured is None else f" {fmt(r.metric, r.measured)}"
+        return [f"{label}: {md_escape(r.name)}{measured} ({_limit_cell(r)})"]
+    judged = [r for r in results if compared(r) and ratio(r) is not None]
+    undecided = [r for r in judged if r.status == INCONCLUSIVE]
+    if undecided:
+        return [ratio_part("undecided", max(undecided, key=excess))]
+    if judged:
+        return [ratio_part("largest ratio", max(judged, key=lambda r: ratio(r) or 0.0))]
+    return []
 
 
 def context_line(ctx: RunContext) -> str:
@@ -127,6 +162,7 @@ def _ms(value: float | None) -> str:
 
 
 def _limit_cell(r: RuleResult) -> str:
+    """The limit as every report shows it: `≤ 100 ms`, `≥ 20.0 req/s`, a tolerance `≤ ×1.07`."""
     if r.metric == "stall":
         return f"none ≥ {r.limit:g} s"
     limit = ("≥ " if r.metric.startswith("min_") else "≤ ") + fmt(r.metric, r.limit)
@@ -148,7 +184,7 @@ def compared_table(rules: list[RuleResult]) -> list[str]:
         cells = [md_escape(r.entry), metric_label(r.metric), _ms(r.baseline), _ms(r.measured)]
         cells.append("—" if value is None else f"{value:.3f}")
         cells.append("—" if r.interval is None else f"{r.interval[0]:.3f} – {r.interval[1]:.3f}")
-        lines.append(_row(*cells, f"+{r.limit:.0%}", ICONS[r.status]))
+        lines.append(_row(*cells, _limit_cell(r), ICONS[r.status]))
     return lines
 
 
@@ -158,6 +194,35 @@ def thresholds_table(rules: list[RuleResult]) -> list[str]:
         measured = "—" if r.measured is None else fmt(r.metric, r.measured)
         lines.append(_row(md_escape(r.entry), metric_label(r.metric), measured, _limit_cell(r), ICONS[r.status]))
     return lines
+
+
+def why(r: RuleResult) -> str | None:
+    """Why a rule was not judged or not decided (and what a stall was), for a
+    line under its table; None where the row says it all."""
+    if r.status == INCONCLUSIVE and compared(r) and r.advice and ratio(r) is not None:
+        return f"{md_escape(r.name)}: not decided, {ratio_text(r)}; {md_escape(r.advice)}"
+    if r.status in (ERROR, INCONCLUSIVE) or r.metric == "stall" and r.status != PASS:
+        return md_escape(r.message)
+    return None
+
+
+def reasons(rules: list[RuleResult]) -> list[str]:
+    return [f"- {text}" for r in rules if (text := why(r))]
+
+
+def budget_spent(verdict: Verdict) -> list[str]:
+    """A comparison over trials that made every trial it could and left a rule undecided."""
+    ctx = verdict.context
+    undecided = [r for r in verdict.results if compared(r) and r.status == INCONCLUSIVE]
+    if not undecided or ctx is None or not ctx.trials or not ctx.max_trials or ctx.trials < ctx.max_trials:
+        return []
+    rules = "1 rule is" if len(undecided) == 1 else f"{len(undecided)} rules are"
+    return [
+        f"**Trial budget spent:** the comparison made all {ctx.trials} trials its budget allowed, and {rules} "
+        "still undecided. Give it more load time with `--max-run-time` (`PERF_GATE_MAX_RUN_TIME`), and it adds "
+        "trials while a rule is undecided; the lines above say about how many would decide.",
+        "",
+    ]
 
 
 def markdown_lines(verdict: Verdict) -> list[str]:
@@ -184,14 +249,15 @@ def markdown_lines(verdict: Verdict) -> list[str]:
     absolute = [r for r in rules if not compared(r)]
     if side_by_side:
         lines += ["### Against the baseline", "", *compared_table(side_by_side), ""]
-        lines += [f"- {md_escape(r.message)}" for r in side_by_side if r.status != PASS]
-        lines.append("")
+        if below := reasons(side_by_side):
+            lines += [*below, ""]
+        lines += budget_spent(verdict)
     if absolute:
         lines += ["### Thresholds", "", *thresholds_table(absolute), ""]
         if any(r.default for r in absolute):
             lines += ["*(default)*: the failure guard, applied where the thresholds file sets no `failure_ratio`.", ""]
-        lines += [f"- {md_escape(r.message)}" for r in absolute if r.metric == "stall" and r.status != PASS]
-        lines.append("")
+        if below := reasons(absolute):
+            lines += [*below, ""]
     if drawn := charts.charts(rules):
         lines += ["### Over time", "", *drawn]
     return lines
