@@ -205,6 +205,13 @@ def test_no_samples_no_windows():
     assert rules[0].per_window is None
 
 
+def test_failures_the_samples_do_not_hold_are_not_drawn_as_none():
+    """Failures are counted from Locust's stats: samples without them would draw a flat 0."""
+    rules = [RuleResult("POST /r", "failure_ratio", 0.0, 0.1, FAIL, "m")]
+    charts.add_outcome_windows(rules, {("", "POST /r"): samples_at(list(range(20)))}, {}, "", 5.0)
+    assert rules[0].per_window is None
+
+
 MERMAID = ROOT / "tests" / "mermaid"
 
 

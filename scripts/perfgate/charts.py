@@ -217,8 +217,8 @@ def add_outcome_windows(
         if r.metric not in ("failure_ratio", "min_rps") or r.per_window is not None:
             continue
         good, bad = _times(ok, label, r.entry), _times(failed, label, r.entry)
-        if not len(good) + len(bad):
-            continue
+        if not len(good) + len(bad) or r.metric == "failure_ratio" and r.measured and not len(bad):
+            continue  # nothing, or not the failures Locust's stats counted: no chart rather than a wrong one
         starts, requests, failures = outcomes_per_window(good, bad, t0, window_s)
         if r.metric == "failure_ratio":
             keep = requests >= MIN_PER_WINDOW
