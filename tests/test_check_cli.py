@@ -161,7 +161,7 @@ BROKEN_EVIDENCE = {
     "raw samples time inf": (lambda r: _append_raw(r, "inf,POST,/requests,5.0,1"), "time 'inf' is not a Unix time"),
     "raw samples time 0": (lambda r: _append_raw(r, "0,POST,/requests,5.0,1"), "time '0' is not a Unix time"),
     "raw samples negative time": (lambda r: _append_raw(r, "1800000005,POST,/requests,-3,1"), "response_time_ms '-3'"),
-    "raw samples NUL": (lambda r: _append_raw(r, "1800000005,PO\x00ST,/requests,3,1"), "NUL character"),
+    "raw samples NUL": (lambda r: _append_raw(r, "1800000005,PO\x00ST,/requests,3,1"), "a control character"),
     "raw samples years apart": (lambda r: _append_raw(r, "9000000000,POST,/requests,3,1"), "more than one run's"),
 }
 

@@ -14,6 +14,15 @@ from perfgate import inputs
         ),
         ({"INPUT_RUN_TIME": "90"}, {"LOCUST_RUN_TIME": "90s"}),
         ({"INPUT_RUN_TIME": "2m"}, {"LOCUST_RUN_TIME": "120s"}),
+        # each bound itself is allowed
+        (
+            {"INPUT_USERS": "2000", "INPUT_SPAWN_RATE": "0.01", "INPUT_RUN_TIME": "30m"},
+            {"LOCUST_USERS": "2000", "LOCUST_SPAWN_RATE": "0.01", "LOCUST_RUN_TIME": "1800s"},
+        ),
+        (
+            {"INPUT_USERS": "1", "INPUT_SPAWN_RATE": "500", "INPUT_RUN_TIME": "1s"},
+            {"LOCUST_USERS": "1", "LOCUST_SPAWN_RATE": "500", "LOCUST_RUN_TIME": "1s"},
+        ),
     ],
 )
 def test_valid_inputs_become_locust_settings(raw, expected):
@@ -28,15 +37,21 @@ def test_valid_inputs_become_locust_settings(raw, expected):
         ({"INPUT_USERS": "-5"}, "users: expected a whole number, got '-5'"),
         ({"INPUT_USERS": "1e9"}, "users: expected a whole number"),
         ({"INPUT_USERS": "100000"}, "users: expected 1 to 2000"),
-        ({"INPUT_SPAWN_RATE": "0"}, "spawn-rate: expected above 0"),
+        ({"INPUT_SPAWN_RATE": "0"}, "spawn-rate: expected 0.01 to 500 users a second, got 0"),
         ({"INPUT_SPAWN_RATE": "fast"}, "spawn-rate: expected a number"),
-        ({"INPUT_SPAWN_RATE": "nan"}, "spawn-rate: expected above 0"),
+        ({"INPUT_SPAWN_RATE": "nan"}, "spawn-rate: expected 0.01 to 500"),
+        ({"INPUT_SPAWN_RATE": "1e-300"}, "spawn-rate: expected 0.01 to 500 users a second, got 1e-300"),
+        ({"INPUT_SPAWN_RATE": "0.009"}, "spawn-rate: expected 0.01 to 500"),
+        ({"INPUT_SPAWN_RATE": "500.1"}, "spawn-rate: expected 0.01 to 500"),
+        ({"INPUT_SPAWN_RATE": "inf"}, "spawn-rate: expected 0.01 to 500"),
         ({"INPUT_RUN_TIME": "soon"}, "run-time: expected a duration"),
         ({"INPUT_RUN_TIME": "0s"}, "run-time: expected 1s to 30m"),
         ({"INPUT_RUN_TIME": "48h"}, "run-time: expected 1s to 30m"),
+        ({"INPUT_RUN_TIME": "30m1s"}, "run-time: expected 1s to 30m"),
+        ({"INPUT_USERS": "2001"}, "users: expected 1 to 2000"),
         ({"INPUT_USERS": "7" * 5000}, "users: expected 1 to 2000, got a number of 5000 digits"),
         ({"INPUT_RUN_TIME": "9" * 5000}, "run-time: expected a duration"),
-        ({"INPUT_SPAWN_RATE": "9" * 5000}, "spawn-rate: expected above 0 and at most 500"),
+        ({"INPUT_SPAWN_RATE": "9" * 5000}, "spawn-rate: expected 0.01 to 500"),
     ],
 )
 def test_bad_inputs_name_the_input(raw, message):

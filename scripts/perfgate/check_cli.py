@@ -6,14 +6,20 @@ Whatever the exit code, junit.xml, summary.md and verdict.json are written.
 """
 
 import argparse
+import contextlib
 import io
+import json
 import os
+import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+from xml.sax.saxutils import quoteattr
 
 from perfgate import (
+    bounded,
     charts,
     context,
     crash,
@@ -26,13 +32,17 @@ from perfgate import (
     summary,
     thresholds,
 )
-from perfgate.check import Verdict, check
+from perfgate.check import ERROR, Verdict, check
 from perfgate.compare import compare_run
-from perfgate.errors import ConfigError, NoVerdict
+from perfgate.errors import EXIT_NO_VERDICT, ConfigError, NoVerdict
 from perfgate.github import GitHub
 from perfgate.samples import CANDIDATE
+from perfgate.thresholds import CONTROL_CHARACTERS
 
 CHART_WINDOW_S = 5.0  # the timeline's window, and the comparison's by default
+MAX_ERROR_LINES = 20  # "Error:" lines on stderr; every problem is in verdict.json and junit.xml all the same
+MAX_CONTEXT_BYTES = 10**6  # perf-gate writes a few hundred bytes of run context; a report only
+NOWHERE = Path(os.devnull)  # a "folder" that holds no context file: context.load then uses the run info alone
 
 
 class Parser(argparse.ArgumentParser):
@@ -79,7 +89,7 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
     prefix = args.results / args.prefix
     run = results.load(prefix)
     verdict = check(run, limits, fail_on_overload=args.fail_on_overload)
-    verdict.context, unreadable = context.load(args.results, run.run_info)
+    verdict.context, unreadable = load_context(args.results, run.run_info)
     verdict.warnings += unreadable
     try:
         raw = samples.load(Path(f"{prefix}_raw.csv"))
@@ -99,6 +109,102 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
     return verdict, raw
 
 
+@dataclass
+class Reports:
+    """Every report as text, rendered before any is written."""
+
+    files: dict[str, str]  # file name -> text
+    stdout: str  # the annotations, then the summary
+    summary: str
+
+
+def render(verdict: Verdict, thresholds_file: Path | None, root: Path) -> Reports:
+    text = io.StringIO()
+    summary.markdown(verdict, text)
+    notes = io.StringIO()
+    reporters.annotations(verdict, notes, reporters.rule_places(thresholds_file, root))
+    files = reporters.render_files(verdict, rendered={"summary.md": text.getvalue()})
+    return Reports(files, notes.getvalue() + text.getvalue(), text.getvalue())
+
+
+def minimal_reports(note: str) -> Reports:
+    """Written by hand, no reporter involved: for when the reporters themselves fail."""
+    markdown = f"## Perf gate: ⚠️ error\n\n> **No verdict:** {note}\n"
+    error = (
+        f'<error type="no-verdict" message={quoteattr(CONTROL_CHARACTERS.sub("?", note))}/>'  # not even escaped in XML
+    )
+    junit = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="perf-gate" tests="1" errors="1" '
+        f'failures="0"><testcase name="reports" classname="{reporters.CLASSNAME}">{error}</testcase></testsuite>'
+        "</testsuites>\n"
+    )
+    data = {"verdict": ERROR, "exit_code": EXIT_NO_VERDICT, "configuration_errors": [], "problems": [note]}
+    data |= {"warnings": [], "load_generator_overloaded": False, "results": []}
+    files = {"junit.xml": junit, "summary.md": markdown, "verdict.json": json.dumps(data, indent=2) + "\n"}
+    annotation = f"::error title=perf gate - no verdict::{reporters.escape_command(note)}\n"
+    return Reports(files, annotation + markdown, markdown)
+
+
+def render_safely(verdict: Verdict, out_dir: Path, root: Path, thresholds_file: Path | None) -> tuple[Verdict, Reports]:
+    """The reports of `verdict`; when they cannot be rendered (out of memory, a
+    reporter's bug), reports of that failure instead, and no verdict."""
+    try:
+        return verdict, render(verdict, thresholds_file, root)
+    except Exception as exc:  # noqa: BLE001 - the reports must say something, whatever failed
+        note = crash.describe(exc, out_dir, "writing the reports")
+    # Out of the handler, what the failed rendering held is freed before the fallback is rendered.
+    if verdict.results:
+        note += f"; {len(verdict.results)} rules were judged, their results cannot be reported"
+    fallback = Verdict(problems=[note, *[*verdict.config_errors, *verdict.problems][:MAX_ERROR_LINES]])
+    try:
+        return fallback, render(fallback, None, root)
+    except Exception:  # noqa: BLE001 - a reporter that fails on any verdict: the hand-written reports
+        return fallback, minimal_reports(note)
+
+
+def say(stderr: TextIO, line: str) -> None:
+    """A line on stderr; a stderr that cannot be written leaves nothing to tell."""
+    with contextlib.suppress(Exception):
+        stderr.write(line + "\n")
+
+
+def say_errors(verdict: Verdict, stderr: TextIO) -> None:
+    lines = verdict.config_errors + verdict.problems
+    for line in lines[:MAX_ERROR_LINES]:
+        say(stderr, f"Error: {line}")
+    if len(lines) > MAX_ERROR_LINES:
+        say(stderr, f"Error: and {len(lines) - MAX_ERROR_LINES} more; every one is in verdict.json and junit.xml")
+
+
+def attempt(what: str, step: Callable[[], object], out_dir: Path, stderr: TextIO) -> bool:
+    """One report's writing. False when it failed unexpectedly (out of memory,
+    a bug): the run then has no verdict. A disk or permission error is said
+    and the verdict stands, as the other reports still carry it."""
+    try:
+        step()
+    except OSError as exc:
+        say(stderr, f"Error: cannot write {what}: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - every outcome is reported, never a traceback
+        say(stderr, f"Error: {crash.describe(exc, out_dir, f'writing {what}')}")
+        return False
+    return True
+
+
+def load_context(folder: Path, run_info: results.RunInfo) -> tuple[context.RunContext, list[str]]:
+    """context.load reads its file whole: one that is not a small regular file
+    (huge, /dev/zero, a FIFO) is passed over with a warning, never read."""
+    path = folder / context.FILE
+    try:
+        info = path.stat()
+    except OSError:  # absent: context.load goes without it
+        return context.load(folder, run_info)
+    if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_CONTEXT_BYTES:
+        return context.load(folder, run_info)
+    found, warnings = context.load(NOWHERE, run_info)
+    bound = f"not a regular file of at most {bounded.size(MAX_CONTEXT_BYTES)}"
+    return found, [f"{path}: run context not read ({bound}); the report goes without it", *warnings]
+
+
 def finish(
     verdict: Verdict,
     out_dir: Path,
@@ -108,25 +214,23 @@ def finish(
     thresholds_file: Path | None = None,
 ) -> int:
     """Every report, each on its own (one that cannot be written does not stop
-    the others); the exit code."""
-    for line in verdict.config_errors + verdict.problems:
-        stderr.write(f"Error: {line}\n")
-    text = io.StringIO()
-    summary.markdown(verdict, text)
-    try:
-        reporters.write_all(verdict, out_dir, rendered={"summary.md": text.getvalue()})
-    except OSError as exc:
-        stderr.write(f"Error: cannot write reports to {out_dir}: {exc.strerror or exc}\n")
+    the others); the exit code. All are rendered before any is written; when
+    that fails, or writing one fails unexpectedly, the run ends without a
+    verdict (exit 3), said wherever it still can be: never a traceback."""
     root = Path(env.get("GITHUB_WORKSPACE") or Path.cwd())
-    reporters.annotations(verdict, stdout, reporters.rule_places(thresholds_file, root))
-    stdout.write(text.getvalue())
-    gh = GitHub.from_env(env)
-    try:
-        gh.append_summary(text.getvalue())
-        gh.set_outputs({"verdict": verdict.status, "junit": str(out_dir / "junit.xml")})
-    except OSError as exc:
-        stderr.write(f"Error: cannot write GitHub's step summary or outputs: {exc.strerror or exc}\n")
-    return verdict.exit_code
+    verdict, reports = render_safely(verdict, out_dir, root, thresholds_file)
+    say_errors(verdict, stderr)
+    intact = attempt(f"reports to {out_dir}", lambda: reporters.write_files(reports.files, out_dir), out_dir, stderr)
+    intact &= attempt("the annotations and summary", lambda: stdout.write(reports.stdout), out_dir, stderr)
+    status = verdict.status if intact else ERROR
+
+    def github() -> None:
+        gh = GitHub.from_env(env)
+        gh.append_summary(reports.summary)
+        gh.set_outputs({"verdict": status, "junit": str(out_dir / "junit.xml")})
+
+    intact &= attempt("GitHub's step summary or outputs", github, out_dir, stderr)
+    return verdict.exit_code if intact else EXIT_NO_VERDICT
 
 
 def draw_timeline(raw: samples.RawSamples | None, verdict: Verdict, out_dir: Path, stderr: TextIO) -> None:

@@ -7,14 +7,22 @@ import math
 import os
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from perfgate import backends, check_cli, inputs
+from perfgate import backends, check_cli, inputs, samples
 from perfgate.errors import ConfigError
 
-MAX_DIGITS = 9
-DEFAULT_TRIAL_S = 30  # a comparison's run is split into trials this long (docs/research.md: Why trials of 30 s)
+DEFAULT_TRIAL_S = 30  # a comparison's run is split into trials this long (README: Why trials of 30 s)
+# Bounds of the numeric options: past them a value is a typo, not a plan.
+MAX_USERS = 100_000  # more than Locust's processes on one machine can drive; the workflow allows fewer
+MAX_SPAWN_RATE = 10_000.0  # users a second; the lower bound is the workflow's (inputs.MIN_SPAWN_RATE)
+MAX_RUN_TIME_S = samples.MAX_SPAN_S  # the checker refuses samples spanning more than a day
+MIN_HEALTH_TIMEOUT_S = 0.1  # one look at the health path
+MAX_HEALTH_TIMEOUT_S = 3600.0  # a backend not healthy within an hour is not starting
+MAX_WORKERS = 64  # request-processor processes on one machine; past this they only contend
+MAX_PROCESSES = 256  # Locust processes on one machine
+MAX_TRIALS = 1000  # at 20 s or more each, over five hours of load
 HELP = """perf-gate: the whole gate in one command.
 
 Brings the backend up (embedded by default, docker compose, any command line,
@@ -34,13 +42,16 @@ def env_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
-def positive_int(text: str) -> int:
-    if not re.fullmatch(f"[0-9]{{1,{MAX_DIGITS}}}", text.strip()):
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {10**MAX_DIGITS - 1}, got {text[:40]!r}")
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-    return value
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An option's parser: a whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        digits = text.strip()
+        if not re.fullmatch(f"[0-9]{{1,{len(str(high))}}}", digits) or not low <= int(digits) <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text[:40]!r}")
+        return int(digits)
+
+    return parse
 
 
 def positive_number(text: str) -> float:
@@ -53,11 +64,23 @@ def positive_number(text: str) -> float:
     return value
 
 
+def number(low: float, high: float, unit: str) -> Callable[[str], float]:
+    """An option's parser: a number from `low` to `high`."""
+
+    def parse(text: str) -> float:
+        value = positive_number(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low:g} to {high:g} {unit}, got {text[:40]!r}")
+        return value
+
+    return parse
+
+
 def processes(text: str) -> int:
     """Locust's --processes: a count of at least 1, or -1 for one per core."""
     if text.strip() == "-1":
         return -1
-    return positive_int(text)
+    return whole_number(1, MAX_PROCESSES)(text)
 
 
 def run_time(text: str) -> str:
@@ -68,6 +91,10 @@ def run_time(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("run-time: ")) from None
     if seconds < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1s (Locust takes 0 as 'run forever'), got {text!r}")
+    if seconds > MAX_RUN_TIME_S:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_RUN_TIME_S // 3600}h (the checker refuses samples spanning more), got {text[:40]!r}"
+        )
     return f"{seconds}s"
 
 
@@ -113,8 +140,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         default=env.get("PERF_GATE_HEALTH_PATH") or "/health",
         help="the path that answers 200 once the service is ready (default: /health)",
     )
-    p.add_argument("--users", "-u", type=positive_int, help="Locust users (default: locust.conf)")
-    p.add_argument("--spawn-rate", "-r", type=positive_number, help="users started per second (default: locust.conf)")
+    p.add_argument("--users", "-u", type=whole_number(1, MAX_USERS), help="Locust users (default: locust.conf)")
+    p.add_argument(
+        "--spawn-rate",
+        "-r",
+        type=number(inputs.MIN_SPAWN_RATE, MAX_SPAWN_RATE, "users a second"),
+        help="users started per second (default: locust.conf)",
+    )
     p.add_argument("--run-time", "-t", type=run_time, help="e.g. 30s, 2m (default: locust.conf)")
     p.add_argument("--results", type=Path, default=Path("results"), help="folder for every report (default: results)")
     p.add_argument("--thresholds", type=Path, default=env.get("PERF_GATE_THRESHOLDS") or "thresholds.json")
@@ -130,9 +162,14 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="Locust processes generating load: N, or -1 for one per core (default: one)",
     )
     p.add_argument(
-        "--health-timeout", type=positive_number, default=60.0, help="seconds to wait for /health (default: 60)"
+        "--health-timeout",
+        type=number(MIN_HEALTH_TIMEOUT_S, MAX_HEALTH_TIMEOUT_S, "seconds"),
+        default=60.0,
+        help="seconds to wait for /health (default: 60)",
     )
-    p.add_argument("--workers", type=positive_int, default=1, help="request-processor processes (embedded)")
+    p.add_argument(
+        "--workers", type=whole_number(1, MAX_WORKERS), default=1, help="request-processor processes (embedded)"
+    )
     p.add_argument(
         "--backend-env",
         type=env_pair,
@@ -160,7 +197,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--trials",
-        type=positive_int,
+        type=whole_number(1, MAX_TRIALS),
         default=env.get("PERF_GATE_TRIALS") or None,
         help=f"fresh-start trials the run time is split into (default: with --compare-to, one per {DEFAULT_TRIAL_S} s "
         "of run time; else 1)",

@@ -11,9 +11,11 @@ import re
 import sys
 from collections.abc import Mapping
 
-MAX_USERS = 2000
-MAX_SPAWN_RATE = 500.0
-MAX_RUN_TIME_S = 30 * 60
+MAX_USERS = 2000  # what one shared GitHub runner can drive and serve at once
+MIN_SPAWN_RATE = 0.01  # a user every 100 s: slower, a run of MAX_RUN_TIME_S starts fewer than 18 users
+MAX_SPAWN_RATE = 500.0  # Locust itself warns above 100 a second: more than this is a typo, not a ramp-up
+MIN_RUN_TIME_S = 1  # Locust takes 0 as "run forever"
+MAX_RUN_TIME_S = 30 * 60  # a manual run holds a runner; longer ones belong to perf-gate on a machine of one's own
 RUN_TIME = re.compile(r"^(?:([0-9]{1,7})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,9})s?)?$")
 
 
@@ -48,14 +50,16 @@ def validate(raw: Mapping[str, str]) -> dict[str, str]:
             value = float(rate)
         except ValueError:
             raise InputError(f"spawn-rate: expected a number of users per second, got {rate[:40]!r}") from None
-        if not 0 < value <= MAX_SPAWN_RATE:
-            raise InputError(f"spawn-rate: expected above 0 and at most {MAX_SPAWN_RATE:g}, got {rate[:40]}")
+        if not MIN_SPAWN_RATE <= value <= MAX_SPAWN_RATE:  # NaN fails this too
+            raise InputError(
+                f"spawn-rate: expected {MIN_SPAWN_RATE:g} to {MAX_SPAWN_RATE:g} users a second, got {rate[:40]}"
+            )
         out["LOCUST_SPAWN_RATE"] = f"{value:g}"
     run_time = raw.get("INPUT_RUN_TIME", "").strip()
     if run_time:
         seconds = run_time_seconds(run_time)
-        if not 1 <= seconds <= MAX_RUN_TIME_S:
-            raise InputError(f"run-time: expected 1s to {MAX_RUN_TIME_S // 60}m, got {run_time!r}")
+        if not MIN_RUN_TIME_S <= seconds <= MAX_RUN_TIME_S:
+            raise InputError(f"run-time: expected {MIN_RUN_TIME_S}s to {MAX_RUN_TIME_S // 60}m, got {run_time[:40]!r}")
         out["LOCUST_RUN_TIME"] = f"{seconds}s"
     return out
 

@@ -1,6 +1,8 @@
 """Reporters: each turns a Verdict into one format and writes it to a stream
 or file given to it. Names coming from results are escaped for their format."""
 
+import contextlib
+import io
 import json
 import re
 import socket
@@ -11,8 +13,9 @@ from typing import TextIO
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from perfgate import summary
+from perfgate import bounded, summary
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
+from perfgate.thresholds import MAX_FILE_BYTES
 
 INCONCLUSIVE_PREFIX = "inconclusive, not a regression: "
 CLASSNAME = "perf-gate"
@@ -104,35 +107,48 @@ def verdict_json(verdict: Verdict, stream: TextIO) -> None:
     stream.write(json.dumps(data, indent=2 if len(verdict.results) <= PRETTY_MAX else None) + "\n")
 
 
-def _escape_command(text: str) -> str:
+def escape_command(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+KEY = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:')  # a JSON object's key as written, escapes and all
 
 
 def rule_places(thresholds: Path | None, root: Path) -> Callable[[RuleResult], str]:
     """`file=...,line=...,` for a rule: the line of its entry in the thresholds
     file (under "regression" for a comparison), so the annotation sits where the
     rule is written; "" where that cannot be found (a default limit, a file
-    outside the repository)."""
+    outside the repository, a file that cannot be read again). The file is read
+    within the thresholds' own bound and indexed once: a place is a nicety, never
+    a reason for the reports to fail."""
     try:
-        lines = thresholds.read_text(encoding="utf-8").splitlines() if thresholds else []
-        name = thresholds.resolve().relative_to(root.resolve()).as_posix() if thresholds else ""
-    except (OSError, ValueError):
+        if thresholds is None or not thresholds.is_file():  # a pipe's lines are no place in the repository
+            return lambda r: ""
+        name = thresholds.resolve().relative_to(root.resolve()).as_posix()
+        text = bounded.read_bytes(thresholds, MAX_FILE_BYTES).decode("utf-8")
+    except Exception:  # noqa: BLE001 - gone, changed, grown: the annotations go without places
         return lambda r: ""
-    regression_at = next((i for i, line in enumerate(lines) if '"regression"' in line), len(lines))
+    first: dict[str, int] = {}  # key as written -> its first line; and from the "regression" section on
+    in_regression: dict[str, int] = {}
+    regression_at = None
+    for i, line in enumerate(text.splitlines()):
+        if regression_at is None and '"regression"' in line:
+            regression_at = i
+        for key in KEY.findall(line):
+            first.setdefault(key, i)
+            if regression_at is not None:
+                in_regression.setdefault(key, i)
 
     def place(r: RuleResult) -> str:
-        key = json.dumps(r.entry) + ":"
-        start = regression_at if r.metric.endswith("_regression") else 0
-        for i in range(start, len(lines)):
-            if key in lines[i].replace('": ', '":'):
-                return f"file={_escape_property(name)},line={i + 1},"
-        return ""
+        written = json.dumps(r.entry)[1:-1]
+        line = (in_regression if r.metric.endswith("_regression") else first).get(written)
+        return "" if line is None else f"file={_escape_property(name)},line={line + 1},"
 
     return place
 
 
 def _escape_property(text: str) -> str:
-    return _escape_command(text).replace(",", "%2C").replace(":", "%3A")
+    return escape_command(text).replace(",", "%2C").replace(":", "%3A")
 
 
 def annotations(verdict: Verdict, stream: TextIO, place: Callable[[RuleResult], str] = lambda r: "") -> None:
@@ -141,7 +157,7 @@ def annotations(verdict: Verdict, stream: TextIO, place: Callable[[RuleResult], 
     JUnit action is told to make none, so nothing is annotated twice."""
 
     def command(kind: str, title: str, message: str, where: str = "") -> None:
-        stream.write(f"::{kind} {where}title=perf gate - {_escape_property(title)}::{_escape_command(message)}\n")
+        stream.write(f"::{kind} {where}title=perf gate - {_escape_property(title)}::{escape_command(message)}\n")
 
     for r in verdict.results:
         if r.status in (FAIL, ERROR):
@@ -163,16 +179,42 @@ FILE_REPORTERS: dict[str, Callable[[Verdict, TextIO], None]] = {
 }
 
 
+def render_files(verdict: Verdict, rendered: dict[str, str] | None = None) -> dict[str, str]:
+    """Every file report as text, by file name, before any is written: a
+    reporter that fails leaves no half-written file. `rendered` holds ones
+    already rendered."""
+    texts = {}
+    for filename, reporter in FILE_REPORTERS.items():
+        if rendered and filename in rendered:
+            texts[filename] = rendered[filename]
+        else:
+            stream = io.StringIO()
+            reporter(verdict, stream)
+            texts[filename] = stream.getvalue()
+    return texts
+
+
+def write_files(texts: dict[str, str], out_dir: Path) -> list[Path]:
+    """Each file, whether or not the one before could be written; one that
+    fails part-way is removed (half a report is worse than none). The first
+    error is raised once all were tried."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, errors = [], []
+    for filename, text in texts.items():
+        path = out_dir / filename
+        try:
+            path.write_text(text, encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - raised below, once the others were tried
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            errors.append(exc)
+            continue
+        written.append(path)
+    if errors:
+        raise errors[0]
+    return written
+
+
 def write_all(verdict: Verdict, out_dir: Path, rendered: dict[str, str] | None = None) -> list[Path]:
     """Every file report; `rendered` holds ones already rendered, by file name."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for filename, reporter in FILE_REPORTERS.items():
-        path = out_dir / filename
-        with path.open("w", encoding="utf-8") as stream:
-            if rendered and filename in rendered:
-                stream.write(rendered[filename])
-            else:
-                reporter(verdict, stream)
-        written.append(path)
-    return written
+    return write_files(render_files(verdict, rendered), out_dir)

@@ -5,6 +5,7 @@ entry twice, an aggregate that is not the sum of the entries), is NoVerdict
 naming the file and line, never a pass."""
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from perfgate import bounded
 from perfgate.errors import NoVerdict
 from perfgate.samples import MAX_TIME, MIN_TIME
-from perfgate.thresholds import AGGREGATE, PERCENTILE_COLUMNS
+from perfgate.thresholds import AGGREGATE, CONTROL_CHARACTERS, PERCENTILE_COLUMNS
 
 REQUIRED_COLUMNS = [
     "Type",
@@ -28,6 +30,10 @@ REQUIRED_COLUMNS = [
 ]
 CANDIDATE = "[candidate] "
 TIME_KEYS = ["start_time", "spawning_complete_time", "stop_time"]
+# Locust writes about 200 bytes an entry: 300,000 entries, far past any locustfile's.
+MAX_STATS_BYTES = 64 * 10**6
+# The run info is a few hundred bytes; 10,000 trials (the most it may hold) take about 600 KB.
+MAX_RUN_INFO_BYTES = 4 * 10**6
 
 
 @dataclass
@@ -166,15 +172,29 @@ def _all_rows(rows: list[dict[str, str]]) -> list[EntryStats] | None:
     return out
 
 
-def load_stats(path: Path) -> tuple[dict[str, EntryStats], EntryStats]:
+def _read(path: Path, bound: int, what: str) -> str:
+    """The file's text, bounded: a huge or endless one is unreadable results, named with its bound."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-            columns = rows[0].keys() if rows else []
+        data = bounded.read_bytes(path, bound)
+    except bounded.TooLarge:
+        raise NoVerdict(f"{path}: larger than {bounded.size(bound)}, the bound for {what}") from None
+    return data.decode("utf-8")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    try:
+        return list(csv.DictReader(io.StringIO(_read(path, MAX_STATS_BYTES, "Locust's stats CSV"), newline="")))
     except FileNotFoundError:
         raise NoVerdict(f"{path}: Locust's stats CSV is missing (did Locust run with --csv?)") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise NoVerdict(f"{path}: unreadable: {exc}") from None
+        raise NoVerdict(f"{path}: unreadable: {getattr(exc, 'strerror', None) or exc}") from None
+    except MemoryError:
+        raise NoVerdict(f"{path}: too large to read into this machine's memory") from None
+
+
+def load_stats(path: Path) -> tuple[dict[str, EntryStats], EntryStats]:
+    rows = _rows(path)
+    columns = rows[0].keys() if rows else []
     if not rows:
         raise NoVerdict(f"{path}: no rows; Locust recorded nothing")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -186,6 +206,8 @@ def load_stats(path: Path) -> tuple[dict[str, EntryStats], EntryStats]:
     for line, row in enumerate(rows, start=2):
         if parsed is None and (None in row or any(v is None for v in row.values())):
             raise NoVerdict(f"{path}:{line}: truncated row (expected {len(columns)} cells)")
+        if CONTROL_CHARACTERS.search(f"{row['Type']} {row['Name']}"):
+            raise NoVerdict(f"{path}:{line}: a control character in the entry's type or name; the file is corrupted")
         stats = parse_row(row, f"{path}:{line}") if parsed is None else parsed[line - 2]
         if stats.key in entries:
             raise NoVerdict(f"{path}:{line}: {stats.key!r} again (first on line {lines[stats.key]}); one row per entry")
@@ -239,11 +261,11 @@ def _info_number(data: dict, key: str, path: Path, low: float, high: float) -> f
 def load_run_info(path: Path) -> RunInfo:
     """Missing is allowed (plain Locust output); present means it must make sense."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path, MAX_RUN_INFO_BYTES, "a run info file")
     except FileNotFoundError:
         return RunInfo(path)
     except (OSError, UnicodeDecodeError) as exc:
-        raise NoVerdict(f"{path}: unreadable: {exc}") from None
+        raise NoVerdict(f"{path}: unreadable: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:

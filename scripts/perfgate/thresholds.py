@@ -10,6 +10,7 @@ the schema sees the data.
 import functools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 
+from perfgate import bounded
 from perfgate.errors import ConfigError
 
 # Metric key -> column of Locust's *_stats.csv, and whether the limit is a ceiling.
@@ -41,6 +43,8 @@ METRICS = [*PERCENTILE_COLUMNS, "avg_ms", "max_ms", "failure_ratio", *sorted(MIN
 DEFAULT_FAILURE_RATIO = 0.01  # k6's customary `http_req_failed: rate<0.01`
 MAX_INT_DIGITS = 18  # every sensible limit fits; Python refuses int() of 4,300+ digits anyway
 MAX_MESSAGES = 5
+# A real file is a few KB; 40,000 entries (the most the checker is timed with) take about 2 MB.
+MAX_FILE_BYTES = 4 * 10**6
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ class Thresholds:
 
 
 AGGREGATE = "Aggregated"
+# In an entry's type or name: no request Locust makes is named with these, so a
+# results file holding them is corrupted, and a thresholds entry a typo.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @functools.cache
@@ -142,8 +149,20 @@ def validate(data: Any, path: Path) -> None:
         raise ConfigError(f"{path}: " + "; ".join(_explain(e) for e in errors[:MAX_MESSAGES]))
 
 
+def _control_characters(data: dict[str, Any], path: Path) -> None:
+    sections = [("entries", data["entries"]), ("regression.entries", data.get("regression", {}).get("entries", {}))]
+    for where, entries in sections:
+        for entry in entries:
+            if CONTROL_CHARACTERS.search(entry):
+                raise ConfigError(
+                    f"{path}: $.{where}[{json.dumps(entry)}]: a control character in the entry name; "
+                    "expected 'TYPE name' as Locust names it"
+                )
+
+
 def parse(data: Any, path: Path) -> Thresholds:
     validate(data, path)
+    _control_characters(data, path)
     guard = float(data.get("default_failure_ratio", DEFAULT_FAILURE_RATIO))
     limits = []
     for entry, rules in [*data["entries"].items(), (AGGREGATE, data.get("aggregate", {}))]:
@@ -232,11 +251,23 @@ def loads(text: str, path: Path) -> Any:
     return data
 
 
-def load(path: Path) -> Thresholds:
+def read(path: Path) -> str:
+    """The file's text, bounded: a huge or endless file (/dev/zero) is refused
+    before it is read whole."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = bounded.read_bytes(path, MAX_FILE_BYTES)
+    except bounded.TooLarge:
+        raise ConfigError(
+            f"{path}: larger than {bounded.size(MAX_FILE_BYTES)}, the bound for a thresholds file "
+            "(a real one is a few KB); expected a JSON object"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read thresholds file: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; expected a JSON object") from None
-    return parse(loads(text, path), path)
+
+
+def load(path: Path) -> Thresholds:
+    return parse(loads(read(path), path), path)
