@@ -8,7 +8,7 @@ that cannot be what Locust wrote is NoVerdict naming the line, never a guess.
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ MAX_RESPONSE_MS = 1e9  # about 11 days
 MAX_SPAN_S = 24 * 3600  # one run's samples; more is not a load test's file
 # About 60 bytes a request: 33 M requests (30 minutes at 2,000 requests/s write about 220 MB).
 MAX_RAW_BYTES = 2 * 10**9
-SLICE_BYTES = 16 * 10**6  # parsed a slice at a time: only one slice's rows are ever Python objects
+SLICE_BYTES = 10**6  # parsed a slice at a time: only one slice's rows are ever Python objects (and it is faster)
 MAX_LINE_BYTES = 10**6  # a sample's line is under 200 bytes: a megabyte without a line break is not one
 
 
@@ -37,10 +37,12 @@ class Samples:
 
 @dataclass
 class RawSamples:
-    """Failed samples are checked but not kept: failures are judged from Locust's stats."""
+    """Latency is judged from the successful samples; the failed ones tell a
+    comparison whether the sides failed alike, and the chart when they failed."""
 
     path: Path
     ok: dict[tuple[str, str], Samples]  # (label, "TYPE name") -> successful samples
+    failed: dict[tuple[str, str], Samples] = field(default_factory=dict)  # the same, of failed requests
 
 
 def split_label(name: str) -> tuple[str, str] | None:
@@ -182,30 +184,39 @@ def load(path: Path) -> RawSamples:
         parts, keys = _read(path)
         if not parts:
             return RawSamples(path, {})
-        return RawSamples(path, _group(path, parts, keys))
+        return RawSamples(path, *_group(path, parts, keys))
     except MemoryError:
         raise NoVerdict(f"{path}: too many raw samples for this machine's memory") from None
 
 
-def _group(path: Path, parts: list[_Slice], keys: dict[tuple[str, str], int]) -> dict[tuple[str, str], Samples]:
-    """Every slice's successful samples, one view per entry."""
-    times = np.concatenate([p.times for p in parts])
+def _join(parts: list[_Slice], column: str) -> np.ndarray:
+    """One column of every slice, each slice's copy let go as it is joined: a
+    long run's samples are held about once, not twice."""
+    joined = np.concatenate([getattr(part, column) for part in parts])
+    for part in parts:
+        setattr(part, column, joined[:0])
+    return joined
+
+
+def _group(path: Path, parts: list[_Slice], keys: dict[tuple[str, str], int]) -> tuple[dict, dict]:
+    """Every slice's successful and failed samples, one view per entry each."""
+    times = _join(parts, "times")
     if times.max() - times.min() > MAX_SPAN_S:
         raise NoVerdict(f"{path}: samples span {times.max() - times.min():.0f} s, more than one run's {MAX_SPAN_S} s")
-    values = np.concatenate([p.values for p in parts])
-    ok = np.concatenate([p.ok for p in parts])
-    ids = np.concatenate([p.ids for p in parts])
+    values, ok, ids = _join(parts, "values"), _join(parts, "ok"), _join(parts, "ids")
     entries = []
     for kind, name in keys:
         label, plain = split_label(name) or ("", name)
         entries.append((label, f"{kind} {plain}"))
     order = np.lexsort((~ok, ids))  # by entry, successes first, each in file order: one view per entry
     times, values = times[order], values[order]
-    bounds = np.searchsorted(ids[order], np.arange(len(entries)))
+    bounds = np.append(np.searchsorted(ids[order], np.arange(len(entries))), len(ids))
     good = np.bincount(ids, weights=ok, minlength=len(entries)).astype(np.intp)
-    ok_samples = {}
+    ok_samples, failed_samples = {}, {}
     for i, key in enumerate(entries):
-        first, succeeded = bounds[i], good[i]
-        if succeeded:
-            ok_samples[key] = Samples(times[first : first + succeeded], values[first : first + succeeded])
-    return ok_samples
+        first, split, end = bounds[i], bounds[i] + good[i], bounds[i + 1]
+        if split > first:
+            ok_samples[key] = Samples(times[first:split], values[first:split])
+        if end > split:
+            failed_samples[key] = Samples(times[split:end], values[split:end])
+    return ok_samples, failed_samples
