@@ -33,8 +33,8 @@ def gate(*args: str, cwd=ROOT, timeout=120, env: dict[str, str] | None = None) -
         (["--backend", "kubernetes"], "invalid choice"),
     ],
 )
-def test_usage_errors_exit_2(args, message):
-    proc = gate(*args)
+def test_usage_errors_exit_2(args, message, tmp_path):
+    proc = gate(*args, "--results", str(tmp_path / "r"))
     assert proc.returncode == 2
     assert message in proc.stderr
 
@@ -183,3 +183,10 @@ def test_trials_alternate_which_side_starts_first():
     assert orders[0] == first and orders[1] == ["baseline", "candidate"]
     assert all(a != b for a, b in zip(orders, orders[1:], strict=False))  # every two trials in a row balance it
     assert first == ["candidate", "baseline"]  # not reordered in place
+
+
+def test_schema_prints_the_thresholds_schema_for_editors_elsewhere(tmp_path):
+    proc = gate("schema", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["title"] == "perf gate thresholds"
+    assert list(tmp_path.iterdir()) == []  # it writes no reports

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from scipy import stats
 
-from perfgate.compare import ORDER_FROM, Comparison, compare_entry
+from perfgate.compare import ORDER_FROM, Comparison, Unjudged, compare_entry
 from perfgate.samples import RawSamples
 from perfgate.thresholds import Thresholds
 
@@ -81,7 +81,7 @@ def calibrate(
     out = []
     for rule in thresholds.regressions:
         c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence, trials, (1,), candidate_first)
-        if isinstance(c, str):
+        if isinstance(c, Unjudged):
             continue
 
         this_run = sum(stop - start for start, _, stop in trials) if trials else (c.windows + 1) * thresholds.window_s

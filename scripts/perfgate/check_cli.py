@@ -105,7 +105,9 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
     if args.compare:
         looks = tuple(getattr(args, "looks", (1,)))
         compare_run(verdict, raw, limits, run.run_info.trials, looks, run.run_info.candidate_first)
-    charts.add_latency_windows(verdict.results, raw.ok, CANDIDATE if args.compare else "", CHART_WINDOW_S)
+    label = CANDIDATE if args.compare else ""
+    charts.add_latency_windows(verdict.results, raw.ok, label, CHART_WINDOW_S)
+    charts.add_outcome_windows(verdict.results, raw.ok, raw.failed, label, CHART_WINDOW_S)
     return verdict, raw
 
 

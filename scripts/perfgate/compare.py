@@ -1,16 +1,26 @@
-"""Regressions judged side by side: baseline and candidate loaded at once, in
-the same Locust run, so the machine's noise hits both alike.
+"""Regressions judged side by side: baseline and candidate loaded at once by
+the same Locust users, so the machine's noise hits both alike.
 
-Per entry, the statistic is the ratio of the candidate's percentile to the
-baseline's, both over the whole run (after a warm-up window), from raw
-response times. Its interval comes from a paired block bootstrap: the run is
-cut into windows of `window_s`, and windows (the same time span for both
-backends) are resampled with replacement, which keeps the time structure of
-the noise that both backends share. Percentiles of resamples are read from
-fine log-spaced histograms (0.6% wide bins), so thousands of resamples cost
-little. A regression fails only when the whole interval lies above
-1 + tolerance; a pass needs the whole interval at or below it; anything else
-is inconclusive, with the run length that would decide.
+Per rule, the statistic is the ratio of the candidate's percentile to the
+baseline's, from raw response times of successful requests (the first window
+of each trial is warm-up). A comparison is made of fresh-start trials (both
+backends started anew for each, the side started first alternating):
+
+- from MIN_TRIALS_FOR_SPREAD trials on, the interval is Student's t over the
+  trials' own log ratios, so whatever differs from one fresh start to the
+  next is in it; from ORDER_FROM trials on, the start order's effect is taken
+  out of their spread;
+- with fewer trials, the interval is a paired block bootstrap over windows of
+  `window_s` (the same span of time for both sides, resampled together),
+  widened by what the trials disagree beyond their own noise.
+
+Percentiles of resamples come from fine log-spaced histograms (0.6% wide
+bins). A run that looks at its trials several times (a budget) uses wider
+intervals at each look (perfgate.sequential), so looking often raises no more
+false alarms. A rule fails only when the whole interval lies above
+1 + tolerance, passes when it lies at or below it, and is otherwise
+inconclusive, saying how much longer would decide. When the two sides' failure
+ratios differ beyond chance, latency is not judged at all.
 """
 
 import math
@@ -21,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from perfgate import sequential
-from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
+from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict, fmt
 from perfgate.samples import BASELINE, CANDIDATE, RawSamples, Samples
 from perfgate.thresholds import RegressionRule, Thresholds
 
@@ -35,8 +45,19 @@ MIN_TRIALS_FOR_SPREAD = 3  # from this many trials on, their own ratios make the
 ORDER_FROM = 6
 RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
+# Side by side, failure ratios this unlikely to differ by chance (Fisher's exact test) leave latency unjudged.
+FAILURES_ALPHA = 1e-3
 MAX_USEFUL_FACTOR = 100.0  # past this, "run longer" means hours: the ratio is on the tolerance
 EDGES = np.geomspace(0.01, 600_000, 3101)  # ms; neighbouring edges differ by 0.58%
+
+
+@dataclass(frozen=True)
+class Unjudged:
+    """A regression rule the samples cannot judge, and why."""
+
+    entry: str
+    percentile: int
+    reason: str
 
 
 @dataclass
@@ -290,7 +311,7 @@ def compare_entry(
     trials: list[tuple[float, float, float]] | None = None,
     looks: tuple[int, ...] = (1,),
     candidate_first: list[bool] | None = None,
-) -> Comparison | str:
+) -> Comparison | Unjudged:
     """`trials`: the (start, spawning complete, stop) of each fresh-start trial;
     windows never straddle two, and each trial's first window is warm-up.
     From MIN_TRIALS_FOR_SPREAD trials on, the interval is Student's t over
@@ -303,14 +324,13 @@ def compare_entry(
     base, cand = samples.get((BASELINE, rule.entry)), samples.get((CANDIDATE, rule.entry))
     if base is None or cand is None:
         side = "the baseline" if base is None else "the candidate"
+        reason = f"no successful samples of {rule.entry} for {side}"
         if ("", rule.entry) in samples:
-            return (
-                f"no successful samples of {rule.entry} for {side}: it ran unlabelled, against --host only "
-                "(side by side, the plugin loads both backends from the tasks of an HttpUser, a FastHttpUser or "
-                "a User with a perfgate_client(url) method; an entry a locustfile fires itself needs "
-                "perfgate.locust_plugin.label(user) in its name)"
+            reason += (
+                ": it ran unlabelled, against --host only (its user could not be paired, or it went to "
+                "another host; the summary says which)"
             )
-        return f"no successful samples of {rule.entry} for {side}"
+        return Unjudged(rule.entry, rule.percentile, reason)
     spans = [(start, stop) for start, _, stop in trials] if trials and len(trials) > 1 else [None]
     run_start = trials[0][0] if trials and len(trials) > 1 else 0.0
     parts = [paired_windows(base, cand, window_s, span=span) for span in spans]
@@ -321,9 +341,11 @@ def compare_entry(
         [w + (span[0] - run_start if span else 0.0) for (_, _, w), span in zip(parts, spans, strict=True)]
     )
     if len(hb) < MIN_WINDOWS:
-        return (
+        return Unjudged(
+            rule.entry,
+            rule.percentile,
             f"only {len(hb)} window(s) of {window_s:g}s with {MIN_SAMPLES_PER_WINDOW}+ samples on both sides; "
-            f"need {MIN_WINDOWS}: run longer"
+            f"need {MIN_WINDOWS}: run longer",
         )
     ys = trial_log_ratios(parts, rule.percentile)
     order = None
@@ -360,6 +382,30 @@ def compare_entry(
         start_order_log=effect,
         trial_s=statistics.median(stop - start for start, _, stop in trials) if method == "trials" and trials else 0.0,
         per_window=list(zip(starts.tolist(), window_ratios(hb, hc, rule.percentile).tolist(), strict=True)),
+        trial_ratios=np.exp(ys).tolist() if method == "trials" else [],
+    )
+
+
+def failures_differ(raw: RawSamples, rule: RegressionRule) -> Unjudged | None:
+    """Latency is compared over successful requests only, so it means little
+    when one side failed far more often than the other (a side refused
+    quickly looks fast): then the rule is not judged, with both ratios."""
+    counts = []
+    for side in (BASELINE, CANDIDATE):
+        ok, failed = raw.ok.get((side, rule.entry)), raw.failed.get((side, rule.entry))
+        counts.append((len(failed.times) if failed else 0, len(ok.times) if ok else 0))
+    (fb, ob), (fc, oc) = counts
+    if not (fb or fc) or not (fb + ob) or not (fc + oc):
+        return None
+    p = stats.fisher_exact([[fb, ob], [fc, oc]]).pvalue
+    if p >= FAILURES_ALPHA:
+        return None
+    return Unjudged(
+        rule.entry,
+        rule.percentile,
+        f"the sides failed at different rates (baseline {fb / (fb + ob):.2%}, {fb} of {fb + ob}; candidate "
+        f"{fc / (fc + oc):.2%}, {fc} of {fc + oc}; p = {p:.2g}): latency is not compared when one side's "
+        "requests fail more often; see the failure ratios",
     )
 
 
@@ -371,7 +417,7 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
         over += " in both start orders"
     text = (
         f"{label}: candidate/baseline {c.ratio:.3f} ({confidence:.0%} interval {c.low:.3f}–{c.high:.3f}, "
-        f"{over}); tolerated up to {1 + rule.tolerance:.3f}"
+        f"{over}); tolerated ≤ {fmt(f'p{rule.percentile}_regression', rule.tolerance)}"
     )
     advice = None
     if status == FAIL:
@@ -415,11 +461,12 @@ def compare_run(
     if not thresholds.regressions:
         verdict.problems.append(f"{thresholds.path}: $.regression.entries: no regression rules; nothing to compare")
         return []
-    samples = raw.ok
     done = []
     for rule in thresholds.regressions:
-        c = compare_entry(samples, rule, thresholds.window_s, confidence, trials, looks, candidate_first)
-        if isinstance(c, str):
+        c = failures_differ(raw, rule) or compare_entry(
+            raw.ok, rule, thresholds.window_s, confidence, trials, looks, candidate_first
+        )
+        if isinstance(c, Unjudged):
             verdict.results.append(
                 RuleResult(
                     rule.entry,
@@ -427,7 +474,7 @@ def compare_run(
                     rule.tolerance,
                     None,
                     ERROR,
-                    f"p{rule.percentile} of {rule.entry}: {c}",
+                    f"p{rule.percentile} of {rule.entry}: {c.reason}",
                 )
             )
             continue

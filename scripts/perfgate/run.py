@@ -379,8 +379,17 @@ def _terminate(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # unwinds through the ExitStack, so the backend is torn down
 
 
+def print_schema(out: TextIO) -> int:
+    """`perf-gate schema`: the JSON Schema of thresholds.json, for an editor in any repository."""
+    json.dump(thresholds.schema(), out, indent=2)
+    out.write("\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     env, out, err = os.environ, sys.stdout, sys.stderr
+    if (sys.argv[1:] if argv is None else argv) == ["schema"]:
+        return print_schema(out)
     folder = results_dir(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
