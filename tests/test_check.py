@@ -140,3 +140,30 @@ def test_no_rules_evaluated_is_not_a_pass():
 
 def test_judge_minimum_with_equal_value_passes():
     assert judge(Limit("X y", "min_requests", 5), 5.0).status == PASS
+
+
+def test_users_and_hosts_that_were_not_compared_are_named(tmp_path):
+    import json
+    import shutil
+
+    for name in ("locust_stats.csv", "locust_run_info.json"):
+        shutil.copy(FIXTURES / "healthy" / name, tmp_path / name)
+    info = json.loads((tmp_path / "locust_run_info.json").read_text())
+    info |= {"unpaired_users": {"Fixed": "no perfgate_client"}, "not_compared_hosts": {"http://other:9": 12}}
+    (tmp_path / "locust_run_info.json").write_text(json.dumps(info))
+    verdict = check(results.load(tmp_path / "locust"), limits({"POST /requests": {"p95_ms": 20}}))
+    assert "not compared: user class Fixed ran against the candidate only: no perfgate_client" in verdict.warnings
+    assert any(w.startswith("not compared: 12 request(s) went to http://other:9") for w in verdict.warnings)
+
+
+@pytest.mark.parametrize(
+    "given", [{"unpaired_users": ["Fixed"]}, {"not_compared_hosts": {"h": -1}}, {"unpaired_users": {"A": "x\0"}}]
+)
+def test_malformed_names_in_the_run_info_are_no_verdict(tmp_path, given):
+    import json
+
+    from perfgate.errors import NoVerdict
+
+    (tmp_path / "info.json").write_text(json.dumps(given))
+    with pytest.raises(NoVerdict, match="must"):
+        results.load_run_info(tmp_path / "info.json")

@@ -159,6 +159,13 @@ def check(results: RunResults, thresholds: Thresholds, fail_on_overload: bool = 
             f"{info.unfinished_at_stop} submission(s) were still unfinished when Locust stopped the users; "
             "each is counted as a failure"
         )
+    for name, why in sorted(info.unpaired_users.items()):
+        verdict.warnings.append(f"not compared: user class {name} ran against the candidate only: {why}")
+    for host, n in sorted(info.not_compared_hosts.items()):
+        verdict.warnings.append(
+            f"not compared: {n} request(s) went to {host}, another host than the service under test; "
+            "they were sent as written from both sides and their entries are not labelled"
+        )
     ran = sorted(key for key, stats in results.entries.items() if stats.count > 0)
     missing: set[str] = set()
     for limit in thresholds.limits:

@@ -74,6 +74,10 @@ class RunInfo:
     trials: list[tuple[float, float, float]] = field(default_factory=list)
     # per trial of a comparison: whether the candidate's backend was started before the baseline's
     candidate_first: list[bool] | None = None
+    # side by side: user classes run against the candidate alone, and why
+    unpaired_users: dict[str, str] = field(default_factory=dict)
+    # side by side: requests sent to other hosts than the service, per host (not compared)
+    not_compared_hosts: dict[str, int] = field(default_factory=dict)
 
     def spans(self) -> list[tuple[float, float, float]]:
         """The spans load ran in: each trial, or the whole run; [] without times."""
@@ -286,8 +290,27 @@ def load_run_info(path: Path) -> RunInfo:
         users=None if (users := _info_number(data, "users", path, 0, 1e9)) is None else int(users),
         trials=(trials := _trials(data.get("trials", []), path)),
         candidate_first=_candidate_first(data.get("candidate_first"), len(trials), path),
+        unpaired_users=_names(data, "unpaired_users", str, path),
+        not_compared_hosts=_names(data, "not_compared_hosts", int, path),
         **times,
     )
+
+
+MAX_NAMES = 1000  # user classes or hosts named in a run info; a locustfile has a handful
+
+
+def _names(data: dict, key: str, kind: type, path: Path) -> dict:
+    """{name: reason or count}, names and reasons short text without control characters."""
+    value = data.get(key, {})
+    if not isinstance(value, dict) or len(value) > MAX_NAMES:
+        raise NoVerdict(f"{path}: {key} must be an object of at most {MAX_NAMES} names")
+    for name, item in value.items():
+        texts = [name, item] if kind is str else [name]
+        bad_text = any(len(t) > 1000 or CONTROL_CHARACTERS.search(t) for t in texts if isinstance(t, str))
+        wrong = not isinstance(item, kind) or isinstance(item, bool) or (kind is int and item < 0)
+        if bad_text or wrong:
+            raise NoVerdict(f"{path}: {key}: {name[:80]!r} must map to {'a reason' if kind is str else 'a count'}")
+    return dict(value)
 
 
 def _candidate_first(value: object, trials: int, path: Path) -> list[bool] | None:

@@ -137,6 +137,13 @@ def merge(
         info["users"] = first.users
     if candidate_first is not None:
         info["candidate_first"] = list(candidate_first)
+    unpaired = {name: why for i in infos for name, why in i.unpaired_users.items()}
+    hosts: dict[str, int] = {}
+    for i in infos:
+        for host, n in i.not_compared_hosts.items():
+            hosts[host] = hosts.get(host, 0) + n
+    if unpaired or hosts:
+        info |= {"unpaired_users": unpaired, "not_compared_hosts": hosts}
     (results / f"{prefix}_run_info.json").write_text(json.dumps(info))
 
 
