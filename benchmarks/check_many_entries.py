@@ -57,20 +57,20 @@ def time_check(folder: Path, thresholds: Path) -> tuple[float, int]:
     args = check_cli.build_parser().parse_args(["--results", str(folder), "--thresholds", str(thresholds)])
     start = time.perf_counter()
     verdict, _ = check_cli.evaluate(args)
-    check_cli.report(verdict, folder, {}, io.StringIO(), io.StringIO())
+    check_cli.finish(verdict, folder, {}, io.StringIO(), io.StringIO())
     return time.perf_counter() - start, verdict.exit_code
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entries", default="1000,10000,40000")
     parser.add_argument("--samples", type=int, default=2, help="raw samples per entry")
     parser.add_argument("--repeats", type=int, default=3)
-    opts = parser.parse_args()
+    opts = parser.parse_args(argv)
     print("| thresholds | entries | raw samples | rules | median s | µs per entry | exit |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     sizes = [(named, n, opts.samples) for named in (True, False) for n in map(int, opts.entries.split(","))]
-    for named, n, samples in [*sizes, (False, 1000, 1000)]:
+    for named, n, samples in [*sizes, (False, min(1000, max(map(int, opts.entries.split(",")))), 1000)]:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             thresholds = write_run(folder, n, samples, named)

@@ -418,3 +418,11 @@ def test_shorter_trials_pay_for_fresh_starts_with_warm_up_and_degrees_of_freedom
     assert width[150] == math.inf  # 2 trials: no spread of their own
     between = {x: trial_length.half_width(0.03, 0.03, x, 300, 0.9) for x in (20, 60)}
     assert between[20] < between[60]  # fresh starts that disagree: more of them narrow the interval
+
+
+def test_the_checker_benchmark_runs_and_prints_its_table(capsys):
+    from benchmarks import check_many_entries
+
+    check_many_entries.main(["--entries", "20", "--repeats", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| named") or "unnamed" in line]
+    assert len(rows) == 3 and all(row.endswith("| 0 |") for row in rows), rows  # every rule judged: a pass
