@@ -92,3 +92,23 @@ def live_backend(tmp_path_factory):
     with backends.embedded(ROOT, log, env, workers=1) as backend:
         backends.wait_healthy(backend, timeout_s=60)
         yield backend
+
+
+# Fixtures that start real processes: their tests are the slow tier.
+PROCESS_FIXTURES = {"pg_server", "database_url", "live_backend", "procs"}
+
+
+# End-to-end load runs wait on the clock more than they use the CPU, so two run at once, one from each
+# of these xdist groups (balanced by their duration); the other tests run on the remaining workers.
+LOAD_GROUPS = {"test_any_service": "load-1", "test_compare_gate": "load-1"}  # every other e2e module: "load-2"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests that start real processes are marked `slow` (`-m "not slow"` is
+    the fast tier); end-to-end tests go to the load groups."""
+    for item in items:
+        e2e = item.get_closest_marker("e2e") is not None
+        if e2e or PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+        if e2e:
+            item.add_marker(pytest.mark.xdist_group(LOAD_GROUPS.get(item.module.__name__.rsplit(".", 1)[-1], "load-2")))

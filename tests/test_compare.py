@@ -198,6 +198,7 @@ def trials_data(seed: int, k: int, tau: float, trial_s: int = 30, rate: int = 40
     return samples, spans
 
 
+@pytest.mark.slow  # a long statistical search: the whole suite runs it, the fast tier does not
 @pytest.mark.parametrize("tau", [0.0, 0.06])
 def test_the_interval_over_trials_covers_the_truth_whatever_they_disagree(tau):
     rule = RegressionRule("E", 50, 0.05)
@@ -213,6 +214,7 @@ def test_the_interval_over_trials_covers_the_truth_whatever_they_disagree(tau):
         assert covered["one run"] < 24, covered  # windows alone miss the variance between trials
 
 
+@pytest.mark.slow  # a long statistical search: the whole suite runs it, the fast tier does not
 def test_trials_that_agree_cost_little():
     rule = RegressionRule("E", 50, 0.05)
     widths = {"trials": [], "one run": []}
@@ -250,6 +252,7 @@ def alternating(k: int) -> list[bool]:
     return [n % 2 == 0 for n in range(k)]
 
 
+@pytest.mark.slow  # a long statistical search: the whole suite runs it, the fast tier does not
 def test_the_start_order_is_taken_out_of_the_interval():
     """Starting first costs a side 4% here (8% between the two orders' ratios): the
     trials' ratios swing by it, so the plain interval is wide; told the order,
@@ -269,6 +272,7 @@ def test_the_start_order_is_taken_out_of_the_interval():
     assert covered >= 18, covered
 
 
+@pytest.mark.slow  # a long statistical search: the whole suite runs it, the fast tier does not
 def test_taking_out_a_start_order_that_does_nothing_costs_little():
     """One more degree of freedom spent: t for 6 instead of 7 is 3% wider."""
     rule = RegressionRule("E", 50, 0.05)

@@ -7,6 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
@@ -129,6 +130,7 @@ def check(files: dict[str, bytes], thresholds: Path = ROOT / "thresholds.json", 
         return code
 
 
+@pytest.mark.slow  # a long statistical search: the whole suite runs it, the fast tier does not
 @SETTINGS
 @given(stats_csv(), raw_csv(), run_info, st.booleans())
 def test_any_results_folder_gets_an_exit_code_and_impossible_data_is_never_green(stats, raw, info, compare):
@@ -142,6 +144,7 @@ def test_any_results_folder_gets_an_exit_code_and_impossible_data_is_never_green
         assert code != 0
 
 
+@pytest.mark.slow  # a long statistical search: the whole suite runs it, the fast tier does not
 def test_the_generators_reach_every_verdict():
     """The properties above are only worth something if sound data can pass and fail:
     for each verdict, Hypothesis searches the generators until one example gives it."""
@@ -157,6 +160,7 @@ def test_the_generators_reach_every_verdict():
         find(folders, lambda example, code=code: verdict(example) == code, settings=search)  # NoSuchExample if never
 
 
+@pytest.mark.slow  # a long statistical search: the whole suite runs it, the fast tier does not
 @SETTINGS
 @given(raw_csv(), run_info)
 def test_broken_evidence_beside_healthy_stats_is_never_green_unless_it_is_sound(raw, info):

@@ -27,8 +27,8 @@ def gate(*args: str, cwd=ROOT, timeout=120, env: dict[str, str] | None = None) -
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--users", "0"], "expected a number above 0, got '0'"),
-        (["--users", "many"], "expected a whole number from 1 to 999999999, got 'many'"),
+        (["--users", "0"], "expected a whole number from 1 to 100000, got '0'"),
+        (["--users", "many"], "expected a whole number from 1 to 100000, got 'many'"),
         (["--backend-env", "NOEQUALS"], "expected KEY=VALUE"),
         (["--backend", "kubernetes"], "invalid choice"),
     ],

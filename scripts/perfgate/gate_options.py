@@ -32,6 +32,8 @@ plugin beside your locustfile, judges the results against thresholds.json
 the backend down, and exits with the verdict: 0 pass, 1 fail, 2 usage error,
 3 no verdict. Whatever the exit code, junit.xml, summary.md and verdict.json
 say why.
+
+`perf-gate schema` prints the JSON Schema of thresholds.json (for an editor).
 """
 
 

@@ -20,7 +20,7 @@ from tests.conftest import ROOT, backend_env
 
 pytestmark = pytest.mark.e2e
 
-RUN_S, FREEZE_AT_S = 30, 15
+RUN_S, FREEZE_AT_S = 20, 10
 LATENCY_ONLY = {
     "entries": {
         "POST /requests": {"p95_ms": 2000},
@@ -63,7 +63,7 @@ def verdict(tmp_path) -> dict:
 
 
 @pytest.mark.parametrize("frozen", [None, "worker", "api"])
-def test_a_backend_frozen_for_the_last_15_s_is_never_green(frozen, database_url, procs, tmp_path):
+def test_a_backend_frozen_for_the_last_10_s_is_never_green(frozen, database_url, procs, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = backend_env(database_url, processing_ms=20)
@@ -100,7 +100,8 @@ def test_a_backend_frozen_for_the_last_15_s_is_never_green(frozen, database_url,
     failed = {r["name"]: r["message"] for r in got["results"] if r["status"] == "fail"}
     assert "stall of ASYNC submit-to-complete" in failed, failed
     # the span is named in seconds of the run: from about the freeze to the stop
-    assert re.search(r"from 1[4-7]\.\d s to (29|30)\.\d s of the run", failed["stall of ASYNC submit-to-complete"])
+    span = re.search(r"from (\d+)\.\d s to (\d+)\.\d s of the run", failed["stall of ASYNC submit-to-complete"])
+    assert span and FREEZE_AT_S - 1 <= int(span[1]) <= FREEZE_AT_S + 2 and int(span[2]) in (RUN_S - 1, RUN_S), span
     assert "Traceback" not in output
 
 

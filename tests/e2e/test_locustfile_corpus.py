@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 CORPUS = FIXTURES / "locustfiles"
 PLUGIN = Path(__file__).parents[2] / "scripts" / "perfgate" / "locust_entry" / "perfgate_plugin.py"

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import FIXTURES, ROOT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 SERVICE = f"{sys.executable} {FIXTURES / 'locustfiles' / 'server.py'} {{port}}"
 
@@ -24,7 +24,7 @@ def gate(results: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]
         "--thresholds", str(FIXTURES / "login" / "thresholds.json"),
         "--backend-cmd", SERVICE, "--health-path", "/health",
         "--compare-to", "HEAD", "--users", "6", "--spawn-rate", "20",
-        "--run-time", "40s", "--trials", "2", "--max-run-time", "40s",
+        "--run-time", "25s", "--trials", "1", "--max-run-time", "25s",
         "--results", str(results), *extra,
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)

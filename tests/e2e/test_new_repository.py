@@ -18,7 +18,7 @@ from tests import workflow_rules
 from tests.conftest import FIXTURES, ROOT
 from tests.test_workflows import ACTION, CALLERS, action_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
