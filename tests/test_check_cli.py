@@ -234,3 +234,4 @@ def test_looks_that_are_no_trial_counts_are_a_usage_error(tmp_path, capsys):
         assert check_cli.main(["--results", str(tmp_path), "--looks", looks]) == 2
         err = capsys.readouterr().err
         assert expected in err and "Traceback" not in err and "internal error" not in err
+        assert expected in (tmp_path / "summary.md").read_text()  # reported where --results says

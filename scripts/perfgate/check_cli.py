@@ -265,11 +265,23 @@ def run_check(args: argparse.Namespace, env: Mapping[str, str], stdout: TextIO, 
     return code
 
 
+def results_dir(argv: list[str] | None) -> Path:
+    """Where reports go, read leniently: a run whose other options are bad is reported there too."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--results", type=Path, default=Path("results"))
+    try:
+        return p.parse_known_args(argv)[0].results
+    except SystemExit:  # e.g. --results without a value: the real parser will say so
+        return Path("results")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except ConfigError as exc:
-        return finish(Verdict(config_errors=[str(exc)]), Path("results"), os.environ, sys.stdout, sys.stderr)
+        # reported where --results says, read leniently, as perf-gate does
+        folder = results_dir(sys.argv[1:] if argv is None else argv)
+        return finish(Verdict(config_errors=[str(exc)]), folder, os.environ, sys.stdout, sys.stderr)
     return run_check(args, os.environ, sys.stdout, sys.stderr)
 
 

@@ -262,13 +262,3 @@ def compose_files(args: argparse.Namespace) -> None:
             raise ConfigError(
                 f"--compose-file {name}: no such file in {Path.cwd()} (the path is relative to the checkout)"
             )
-
-
-def results_dir(argv: list[str] | None) -> Path:
-    """Where reports go, read leniently: a run whose other options are bad is reported there too."""
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--results", type=Path, default=Path("results"))
-    try:
-        return p.parse_known_args(argv)[0].results
-    except SystemExit:  # e.g. --results without a value: the real parser will say so
-        return Path("results")

@@ -34,7 +34,8 @@ from perfgate import (
 )
 from perfgate.check import FAIL, PASS, Verdict
 from perfgate.errors import ConfigError, NoVerdict
-from perfgate.gate_options import DEFAULT_TRIAL_S, parse_args, results_dir
+from perfgate.check_cli import results_dir
+from perfgate.gate_options import DEFAULT_TRIAL_S, parse_args
 from perfgate.worktree import baseline_worktree
 
 PREFIX = "locust"
