@@ -33,8 +33,8 @@ from perfgate import (
     trials,
 )
 from perfgate.check import FAIL, PASS, Verdict
-from perfgate.errors import ConfigError, NoVerdict
 from perfgate.check_cli import results_dir
+from perfgate.errors import ConfigError, NoVerdict
 from perfgate.gate_options import DEFAULT_TRIAL_S, parse_args
 from perfgate.worktree import baseline_worktree
 
