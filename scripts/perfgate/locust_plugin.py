@@ -68,9 +68,13 @@ def _options(parser, **kw) -> None:
     )
 
 
+def _add(tallies: dict[str, int], key: str, n: int = 1) -> None:
+    tallies[key] = tallies.get(key, 0) + n
+
+
 def count(key: str, n: int = 1) -> None:
     """A tally for the run info (e.g. the demo's unfinished submissions), summed over every process."""
-    _counts[key] = _counts.get(key, 0) + n
+    _add(_counts, key, n)
 
 
 def label(user) -> str:
@@ -196,10 +200,9 @@ def _quitting(environment, **kw) -> None:
         return
     totals, hosts = dict(_counts), dict(_not_compared_counts)
     for tallies in _worker_counts.values():
-        for key, n in tallies.get("counts", {}).items():
-            totals[key] = totals.get(key, 0) + n
-        for host, n in tallies.get("not_compared", {}).items():
-            hosts[host] = hosts.get(host, 0) + n
+        for into, sent in ((totals, tallies.get("counts", {})), (hosts, tallies.get("not_compared", {}))):
+            for key, n in sent.items():
+                _add(into, key, n)
     info = {**run_info, **totals}
     if opts.compare_hosts:
         info["unpaired_users"] = _unpaired(environment)
@@ -217,7 +220,7 @@ def _sides_of(user) -> list[pairing.Side]:
 
 
 def _not_compared(origin: str) -> None:
-    _not_compared_counts[origin] = _not_compared_counts.get(origin, 0) + 1
+    _add(_not_compared_counts, origin)
 
 
 def _unpaired(environment) -> dict[str, str]:

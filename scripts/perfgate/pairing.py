@@ -173,9 +173,14 @@ def attach(driver: User, sides: list[Side], not_compared: Callable[[str], None])
     service = {h.rstrip("/") for h in (driver.host, driver.environment.host) if h}
     users = {side.label: _side_user(driver, side, service, not_compared) for side in sides}
     driver.__dict__[SIDES] = users
-    driver.on_start = lambda: each_side(driver, lambda u: u.on_start())
-    driver.on_stop = lambda: each_side(driver, lambda u: u.on_stop())
+    _lifecycle_per_side(driver)
     return True
+
+
+def _lifecycle_per_side(driver) -> None:
+    """The driver's (user's or TaskSet's) on_start and on_stop run each side's instead."""
+    driver.on_start = lambda: each_side(driver, lambda obj: obj.on_start())
+    driver.on_stop = lambda: each_side(driver, lambda obj: obj.on_stop())
 
 
 def attach_taskset(taskset: TaskSet) -> None:
@@ -191,8 +196,7 @@ def attach_taskset(taskset: TaskSet) -> None:
         parents = parent.__dict__[SIDES] if isinstance(parent, TaskSet) else users
         sides = {label: type(taskset)(parents[label]) for label in users}
     taskset.__dict__[SIDES] = sides
-    taskset.on_start = lambda: each_side(taskset, lambda t: t.on_start())
-    taskset.on_stop = lambda: each_side(taskset, lambda t: t.on_stop())
+    _lifecycle_per_side(taskset)
 
 
 def each_side(driver, work: Callable) -> None:
@@ -206,7 +210,7 @@ def each_side(driver, work: Callable) -> None:
     raised: list[BaseException] = []
     try:
         for label, obj in sides:
-            if raised and isinstance(raised[0], StopUser | GreenletExit):
+            if raised and isinstance(raised[0], StopUser):  # the user is stopping: no other side starts
                 break
             _side_of_greenlet[current] = label
             try:

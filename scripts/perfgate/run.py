@@ -224,12 +224,7 @@ def run_locust(cmd: list[str], env: Mapping[str, str], setup, run_time_s: float,
     try:
         return proc.wait(timeout=bound)
     except subprocess.TimeoutExpired:
-        proc.terminate()  # Locust writes its reports on SIGTERM
-        try:
-            proc.wait(timeout=LOCUST_TERM_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        backends.stop(proc, LOCUST_TERM_S)  # SIGTERM first: Locust writes its reports
         raise NoVerdict(
             f"Locust was still running {bound:g} s after it started (run time {run_time_s:g} s + stop timeout "
             f"{stop_timeout_s:g} s + {LOCUST_MARGIN_S} s to start and stop) and was stopped: a load shape or a "
