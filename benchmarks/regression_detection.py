@@ -48,6 +48,7 @@ BASE_ENV = {
     "BACKEND_API_LATENCY_MS": "0",
     "BACKEND_POST_CPU_US": "0",
     "BACKEND_GET_CPU_US": "0",
+    "BACKEND_LEAK_BYTES": "0",
 }
 # Sized against the measured entries, not the knobs: at 20 users submit-to-complete
 # p95 is about 80 ms, so +8 ms of processing is about +10% of it and +4 ms about +5%;
@@ -69,6 +70,11 @@ CONDITIONS = {
     "GET CPU +0.7 ms": {"BACKEND_GET_CPU_US": "700"},
     "POST CPU +1.3 ms": {"BACKEND_POST_CPU_US": "1300"},
     "API +2 ms": {"BACKEND_API_LATENCY_MS": "2"},
+    # what the resource rules are for: about +3% of the service's CPU per request at 20 users (every
+    # POST and GET 35 µs more; a request cycle is a POST, about 5 GETs and the completion), and a leak
+    # of about 20 MB over a 30 s trial
+    "CPU +3%": {"BACKEND_GET_CPU_US": "35", "BACKEND_POST_CPU_US": "35"},
+    "leak 20 MB": {"BACKEND_LEAK_BYTES": "10000"},
 }
 
 

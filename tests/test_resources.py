@@ -48,7 +48,7 @@ def test_a_process_tree_counts_children_that_exited_during_the_span():
     spent = after.cpu_s - before.cpu_s
     # within 5%, beside the parent's few milliseconds of starting the children and printing
     assert children >= 0.75 and known * 0.95 <= spent <= known * 1.05 + 0.05, (spent, known, lines)
-    assert after.rss_bytes > 5_000_000
+    assert after.memory_bytes > 5_000_000
 
 
 def test_a_tree_whose_root_is_gone_reads_nothing():
@@ -58,19 +58,45 @@ def test_a_tree_whose_root_is_gone_reads_nothing():
     assert meter.read() is None
 
 
-def test_a_cgroup_is_read_from_cpu_stat_and_memory_current(tmp_path):
-    for name, usec, memory in (("a", 1_500_000, 1000), ("b", 500_000, 24)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec 1\nsystem_usec 2\n")
-        (tmp_path / name / "memory.current").write_text(f"{memory}\n")
-    assert resources.Cgroup([tmp_path / "a", tmp_path / "b"]).read() == resources.Reading(2.0, 1024)
-    assert resources.Cgroup([tmp_path / "missing"]).read() is None
-    (tmp_path / "system.slice" / "docker-abc.scope").mkdir(parents=True)
-    assert resources.container_cgroups(["abc"], tmp_path) == [tmp_path / "system.slice" / "docker-abc.scope"]
-    assert resources.container_cgroups(["abc", "zzz"], tmp_path) is None
+def cgroup_files(folder: Path, files: dict[str, str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def test_cgroups_v2_are_read_as_cpu_usage_and_working_set(tmp_path):
+    root, proc = tmp_path / "cgroup", tmp_path / "proc"
+    (root / "cgroup.controllers").parent.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpu memory\n")
+    for pid, name, usec, current, inactive in ((11, "a", 1_500_000, 5000, 1000), (12, "b", 500_000, 24, 0)):
+        cgroup_files(proc / str(pid), {"cgroup": f"0::/system.slice/docker-{name}.scope\n"})
+        cgroup_files(
+            root / "system.slice" / f"docker-{name}.scope",
+            {"cpu.stat": f"usage_usec {usec}\nuser_usec 1\n", "memory.current": f"{current}\n",
+             "memory.stat": f"anon 10\ninactive_file {inactive}\n"},
+        )  # fmt: skip
+    meter = resources.containers([11, 12], root, proc)
+    assert meter.method == "cgroup" and meter.read() == resources.Reading(2.0, 4024)
+    assert resources.containers([11, 13], root, proc) is None  # a container whose process is gone
+    assert resources.containers([], root, proc) is None
+
+
+def test_cgroups_v1_are_read_from_cpuacct_and_memory(tmp_path):
+    root, proc = tmp_path / "cgroup", tmp_path / "proc"
+    cgroup_files(proc / "7", {"cgroup": "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n"})
+    cgroup_files(root / "cpu,cpuacct" / "docker" / "abc", {"cpuacct.usage": "2500000000\n"})
+    cgroup_files(
+        root / "memory" / "docker" / "abc",
+        {"memory.usage_in_bytes": "9000\n", "memory.stat": "rss 10\ntotal_inactive_file 1000\n"},
+    )
+    assert resources.containers([7], root, proc).read() == resources.Reading(2.5, 8000)
+    (root / "memory" / "docker" / "abc" / "memory.usage_in_bytes").unlink()
+    assert resources.containers([7], root, proc).read() is None  # unreadable now: no reading, not a zero
 
 
 class Counter:
+    method = "test"
+
     def __init__(self):
         self.cpu = 0.0
 
@@ -88,4 +114,4 @@ def test_the_sampler_writes_a_row_per_side_per_read(tmp_path: Path):
     sides = [row["side"] for row in rows]
     assert sides.count("baseline") == sides.count("candidate") >= 3  # first, every interval, last
     cpus = [float(row["cpu_s"]) for row in rows if row["side"] == "baseline"]
-    assert cpus == sorted(cpus) and rows[0]["rss_bytes"] == "7"
+    assert cpus == sorted(cpus) and rows[0]["memory_bytes"] == "7" and rows[0]["method"] == "test"

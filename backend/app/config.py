@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # CPU work instead of a sleep: finer than the 1 ms timer, and it queues requests the way slower code does
     post_cpu_us: int = Field(0, ge=0, le=1_000_000, description="CPU-bound work added to every POST /requests")
     get_cpu_us: int = Field(0, ge=0, le=1_000_000, description="CPU-bound work added to every GET /requests/{id}")
+    leak_bytes: int = Field(
+        0, ge=0, le=1_000_000, description="memory the API keeps for good on every POST /requests (a leak)"
+    )
     retry_after_s: int = Field(0, ge=0, description="Retry-After hint sent while a request is not final")
 
     # request-processor

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfgate import compose as docker_compose
+from perfgate import resources
 from perfgate.errors import ConfigError, NoVerdict
+
+HOST_UNMETERED = "a service at --host: the gate did not start it and cannot read its processes"
 
 
 @dataclass
@@ -31,6 +34,9 @@ class Backend:
     exit_code: Callable[[], int | None] = lambda: None  # a started process's poll(): no use waiting on a dead one
     health_path: str = "/health"  # answers 200 when the service is ready
     notes: list[str] = field(default_factory=list)  # what makes its numbers noisier, for the report
+    # what it spends (CPU, memory), read while the load runs; else why it cannot be read
+    meter: resources.Meter | None = None
+    unmetered: str = ""
 
     def tail(self, lines: int = 40) -> str:
         if self.log is None or not self.log.exists():
@@ -90,9 +96,10 @@ def embedded(
             env={**env, "PYTHONPATH": str(source)},
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=child_setup(cpus),  # a killed gate must not leave the launcher (and PostgreSQL) running
+            preexec_fn=child_setup(cpus, subreaper=True),  # a killed gate leaves no launcher (or PostgreSQL)
         )
-        backend = Backend(url="", log=log, exit_code=proc.poll)
+        meter, unmetered = meter_of(proc.pid)
+        backend = Backend(url="", log=log, exit_code=proc.poll, meter=meter, unmetered=unmetered)
         try:
             deadline = time.monotonic() + start_timeout_s
             while not backend.url:
@@ -153,8 +160,10 @@ def compose(
                 + f"\nthe services' logs end:\n{Backend(url, log).tail()}"
             )
         notes = [health_check_note(c) for c in docker_compose.health_checks(source, env, project) if busy(c)]
+        meter = resources.containers(docker_compose.container_pids(source, env, project))
+        unmetered = "" if meter else "the containers' cgroups could not be found under /sys/fs/cgroup"
         try:
-            yield Backend(url=url, log=log, health_path=health_path, notes=notes)
+            yield Backend(url=url, log=log, health_path=health_path, notes=notes, meter=meter, unmetered=unmetered)
         finally:
             save_logs()
     except BaseException as exc:
@@ -192,16 +201,32 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def child_setup(cpus: frozenset[int] | None) -> Callable[[], None]:
+def child_setup(cpus: frozenset[int] | None, subreaper: bool = False) -> Callable[[], None]:
     """For preexec_fn: die with perf-gate and, given `cpus`, run there (what
-    the child starts inherits them: workers, PostgreSQL, Locust's processes)."""
+    the child starts inherits them: workers, PostgreSQL, Locust's processes).
+    With `subreaper`, the child adopts what its descendants leave orphaned (a
+    daemon such as `pg_ctl`'s PostgreSQL), so that its process tree holds
+    everything the service runs; the setting survives exec."""
 
     def setup() -> None:
         die_with_parent()
+        if subreaper:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
         if cpus:
             os.sched_setaffinity(0, cpus)
 
     return setup
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def meter_of(pid: int) -> tuple[resources.Meter | None, str]:
+    """A started service's meter (its process tree), or why it has none."""
+    try:
+        return resources.ProcessTree(pid), ""
+    except Exception as exc:  # noqa: BLE001 - no /proc, no psutil support: judged as unavailable
+        return None, f"its processes cannot be read ({exc})"
 
 
 @contextmanager
@@ -229,12 +254,14 @@ def command(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=child_setup(cpus),
+                preexec_fn=child_setup(cpus, subreaper=True),
             )
         except OSError as exc:
             raise NoVerdict(f"--backend-cmd: cannot start {args[0]!r}: {exc.strerror or exc}") from None
     try:
-        yield Backend(url=f"http://127.0.0.1:{port}", log=log, exit_code=proc.poll, health_path=health_path)
+        meter, unmetered = meter_of(proc.pid)
+        url = f"http://127.0.0.1:{port}"
+        yield Backend(url, log, proc.poll, health_path, meter=meter, unmetered=unmetered)
     finally:
         stop_group(proc)
 
@@ -268,4 +295,4 @@ def stop_group(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
 
 @contextmanager
 def running(url: str, health_path: str = "/health") -> Iterator[Backend]:
-    yield Backend(url=url.rstrip("/"), health_path=health_path)
+    yield Backend(url=url.rstrip("/"), health_path=health_path, unmetered=HOST_UNMETERED)

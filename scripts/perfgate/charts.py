@@ -141,7 +141,8 @@ def chart(r: RuleResult) -> list[str]:
         values, limit = [100 * v for v in values], 100 * r.limit
         y = ("% failed", 0.0, max(*values, limit, MIN_PERCENT_SPAN) * 1.1)
     else:  # requests per second or a response time, from zero
-        y = ("requests/s" if r.metric == "min_rps" else "ms", 0.0, max(*values, limit) * 1.1)
+        unit = {"min_rps": "requests/s", "peak_memory_mb": "MB", "cpu_ms_per_request": "CPU ms/request"}
+        y = (unit.get(r.metric, "ms"), 0.0, max(*values, limit) * 1.1)
     bound = "floor" if r.metric.startswith("min_") else "limit"
     caption = f"Red: {r.name} in each window; grey: the {bound}, {fmt(r.metric, r.limit)}."
     return [*_block(f"{r.name} {window}", "seconds", first, step, [values, [limit] * n], y), "", caption]

@@ -21,6 +21,10 @@ def fmt(metric: str, value: float) -> str:
     if metric.endswith("_regression"):
         text = f"{1 + value:.3f}"
         return "×" + (text[:-1] if text.endswith("0") else text)
+    if metric == "cpu_ms_per_request":
+        return f"{value:.3g} ms" if value < 1 else f"{value:.2f} ms"
+    if metric == "peak_memory_mb":
+        return f"{value:.1f} MB"
     if metric.endswith("_ms"):  # Locust's whole milliseconds, or a tenth for merged trials' exact ones
         return f"{round(value, 1):g} ms"
     if metric == "failure_ratio":
@@ -32,13 +36,22 @@ def fmt(metric: str, value: float) -> str:
     return f"{value:g}"
 
 
+LABELS = {
+    "min_rps": "requests/s",
+    "min_requests": "requests",
+    "failure_ratio": "failure ratio",
+    "cpu_ms_per_request": "CPU per request",
+    "cpu_per_request": "CPU per request",
+    "peak_memory_mb": "peak memory",
+    "peak_memory": "peak memory",
+}
+
+
 @functools.cache
 def metric_label(metric: str) -> str:
     if metric.endswith("_regression"):
-        return f"{metric.removesuffix('_regression')} regression"
-    return {"min_rps": "requests/s", "min_requests": "requests", "failure_ratio": "failure ratio"}.get(
-        metric, metric.removesuffix("_ms")
-    )
+        return f"{metric_label(metric.removesuffix('_regression'))} regression"
+    return LABELS.get(metric, metric.removesuffix("_ms"))
 
 
 @dataclass
@@ -67,6 +80,18 @@ class RuleResult:
 
 
 @dataclass
+class SideUse:
+    """What one side spent over the judged spans of its trials, for the reports."""
+
+    side: str  # "candidate", "baseline"
+    method: str  # how it was read: "proc", "cgroup"
+    cpu_ms_per_request: float
+    peak_memory_mb: float
+    requests: int
+    trials: int
+
+
+@dataclass
 class Verdict:
     results: list[RuleResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why no verdict was possible
@@ -75,6 +100,7 @@ class Verdict:
     fail_on_overload: bool = False
     config_errors: list[str] = field(default_factory=list)  # bad usage or configuration: nothing was judged
     context: RunContext | None = None  # how the load was made, for the reports
+    resources: list[SideUse] = field(default_factory=list)  # what each side spent, where it could be read
 
     @property
     def status(self) -> str:

@@ -36,6 +36,8 @@ from perfgate.check import ERROR, Verdict, check
 from perfgate.compare import compare_run
 from perfgate.errors import EXIT_NO_VERDICT, ConfigError, NoVerdict
 from perfgate.github import GitHub
+from perfgate.resource_use import judge_resources
+from perfgate.resources import SUFFIX as RESOURCES
 from perfgate.samples import CANDIDATE
 from perfgate.thresholds import CONTROL_CHARACTERS
 
@@ -102,9 +104,13 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         found, problems = stalls.judge(raw, run.run_info, limits.stall)
         verdict.results += found
         verdict.problems += problems
+    looks = tuple(getattr(args, "looks", (1,)))
     if args.compare:
-        looks = tuple(getattr(args, "looks", (1,)))
         compare_run(verdict, raw, limits, run.run_info.trials, looks, run.run_info.candidate_first)
+    judge_resources(
+        verdict, raw, run.run_info, limits, Path(f"{prefix}{RESOURCES}"),
+        compare=args.compare, looks=looks, reasons=verdict.context.resources,
+    )  # fmt: skip
     label = CANDIDATE if args.compare else ""
     charts.add_latency_windows(verdict.results, raw.ok, label, CHART_WINDOW_S)
     charts.add_outcome_windows(verdict.results, raw.ok, raw.failed, label, CHART_WINDOW_S)

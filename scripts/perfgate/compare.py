@@ -164,10 +164,15 @@ def run_length_factor(c: Comparison, tolerance: float) -> float:
     the side of the interval that crosses it (a bootstrap interval need not be
     symmetric) shrinks with the square root of the number of windows. Always
     above 1 for an interval that crosses; inf when the ratio sits on it."""
+    return crossing_factor(c.ratio, c.low, c.high, tolerance)
+
+
+def crossing_factor(ratio: float, low: float, high: float, tolerance: float) -> float:
+    """`run_length_factor` of any interval around `ratio`."""
     limit = math.log(1 + tolerance)
-    ratio = math.log(c.ratio)
-    crossing = math.log(c.high) - ratio if ratio < limit else ratio - math.log(c.low)
-    distance = abs(ratio - limit)
+    point = math.log(ratio)
+    crossing = math.log(high) - point if point < limit else point - math.log(low)
+    distance = abs(point - limit)
     return math.inf if distance == 0 else (crossing / distance) ** 2
 
 

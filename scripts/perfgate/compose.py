@@ -115,6 +115,15 @@ def leftovers(cwd: Path, env: Mapping[str, str], project: str) -> list[str]:
     return found
 
 
+def container_ids(cwd: Path, env: Mapping[str, str], project: str) -> list[str]:
+    """The project's running containers (OSError, TimeoutExpired when Docker cannot be asked)."""
+    proc = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label={PROJECT_LABEL}={project}"],
+        cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return proc.stdout.split()
+
+
 @dataclass(frozen=True)
 class HealthCheck:
     service: str
@@ -127,14 +136,7 @@ def health_checks(cwd: Path, env: Mapping[str, str], project: str) -> list[Healt
     run them (the compose file's, else the image's; disabled ones left out).
     Empty when Docker cannot say: this only informs a report."""
     try:
-        ids = subprocess.run(
-            ["docker", "ps", "-q", "--filter", f"label={PROJECT_LABEL}={project}"],
-            cwd=cwd,
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout.split()
+        ids = container_ids(cwd, env, project)
         if not ids:
             return []
         proc = subprocess.run(
@@ -161,6 +163,23 @@ def _check(container: dict) -> HealthCheck | None:
         return HealthCheck(str(service), float(interval_s), (check.get("StartInterval") or 0) / 1e9 or None)
     except (KeyError, TypeError, AttributeError, IndexError):
         return None
+
+
+def container_pids(cwd: Path, env: Mapping[str, str], project: str) -> list[int]:
+    """The main process of each of the project's running containers, whose
+    cgroup holds what the container spends; empty when Docker cannot say."""
+    try:
+        ids = container_ids(cwd, env, project)
+        if not ids:
+            return []
+        proc = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.Pid}}", *ids],
+            cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        pids = [int(line) for line in proc.stdout.split()] if proc.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return []
+    return [pid for pid in pids if pid > 0]
 
 
 def down(cwd: Path, env: Mapping[str, str], project: str, pause_s: float = 2.0) -> list[str]:

@@ -33,11 +33,16 @@ class RunContext:
     trials: int | None = None  # fresh-start trials made
     max_trials: int | None = None  # as many as a sequential run could have made
     notes: list[str] | None = None  # what perf-gate saw that makes the numbers noisier; shown as warnings
+    # per side: how its CPU and memory were read ("proc", "cgroup"), or "unavailable: why"
+    resources: dict[str, str] | None = None
 
 
 def _fits(value: object, kind: type) -> bool:
     if get_origin(kind) is list:
         return isinstance(value, list) and all(_fits(item, get_args(kind)[0]) for item in value)
+    if get_origin(kind) is dict:
+        key, item = get_args(kind)
+        return isinstance(value, dict) and all(_fits(k, key) and _fits(v, item) for k, v in value.items())
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
         return False
     return math.isfinite(value) if isinstance(value, float) else True

@@ -15,7 +15,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from perfgate import bounded, summary
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
-from perfgate.thresholds import MAX_FILE_BYTES
+from perfgate.thresholds import MAX_FILE_BYTES, SERVICE
 
 INCONCLUSIVE_PREFIX = "inconclusive, not a regression: "
 CLASSNAME = "perf-gate"
@@ -102,6 +102,7 @@ def verdict_json(verdict: Verdict, stream: TextIO) -> None:
         "warnings": verdict.warnings,
         "load_generator_overloaded": verdict.overloaded,
         "results": [{"name": r.name, **vars(r)} for r in verdict.results],
+        "resources": [vars(u) for u in verdict.resources],
     }
     # json.dump to a stream encodes in Python; dumps without indent in C
     stream.write(json.dumps(data, indent=2 if len(verdict.results) <= PRETTY_MAX else None) + "\n")
@@ -140,7 +141,8 @@ def rule_places(thresholds: Path | None, root: Path) -> Callable[[RuleResult], s
                 in_regression.setdefault(key, i)
 
     def place(r: RuleResult) -> str:
-        written = json.dumps(r.entry)[1:-1]
+        key = r.metric.removesuffix("_regression") if r.entry == SERVICE else r.entry  # a resource rule: its key
+        written = json.dumps(key)[1:-1]
         line = (in_regression if r.metric.endswith("_regression") else first).get(written)
         return "" if line is None else f"file={_escape_property(name)},line={line + 1},"
 

@@ -1,15 +1,20 @@
-"""What each side of a run spends: CPU seconds and resident memory of
-everything the side runs, read from counters the kernel keeps.
+"""What each side of a run spends: CPU seconds and memory of everything the
+side runs, read from counters the kernel keeps.
 
-Two ways to read a side, chosen per side and named in the run info:
+Two ways to read a side, chosen per side and named in the readings:
 
-- `cgroup`: a cgroup v2 folder (a compose service's container); `cpu.stat`'s
-  `usage_usec` and `memory.current`, which count processes that have exited;
+- `cgroup`: the cgroups of a compose project's containers (v2, or v1's
+  cpuacct and memory controllers), found from each container's main
+  process; CPU from `cpu.stat`'s `usage_usec` (v1: `cpuacct.usage`), which
+  counts processes that have exited, and memory as Docker's and
+  Kubernetes' "working set": usage less the inactive page cache;
 - `proc`: a process tree under a root process (the embedded launcher, a
-  `--backend-cmd` process group); every live process's user and system time
-  plus the times of the children each has reaped (PostgreSQL's postmaster
-  reaps its backends, a launcher its workers), and the sum of their resident
-  sets.
+  `--backend-cmd` command). The gate makes that root a child subreaper, so
+  a process that daemonizes (`pg_ctl` starting PostgreSQL) stays in its
+  tree. CPU: every live process's user and system time plus the times of the
+  children each has reaped; memory: the sum of their proportional set sizes
+  (PSS), which counts a page shared by several processes (PostgreSQL's
+  shared buffers) once, not once per process as resident sizes would.
 
 A `Sampler` reads every side a few times a second while Locust runs and
 writes one CSV row per side per read (`<prefix>_resources.csv`): the CPU
@@ -23,18 +28,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
-COLUMNS = ["time", "side", "cpu_s", "rss_bytes"]
-FILE = "resources.csv"  # after the prefix: locust_resources.csv
-INTERVAL_S = 0.25  # often enough for the peak of a memory that grows over seconds
+COLUMNS = ["time", "side", "method", "cpu_s", "memory_bytes"]
+SUFFIX = "_resources.csv"  # after the prefix: locust_resources.csv
+INTERVAL_S = 0.5  # often enough for the peak of a memory that grows over seconds
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True)
 class Reading:
     cpu_s: float  # cumulative CPU seconds (user + system) of everything the side runs
-    rss_bytes: int  # resident memory now
+    memory_bytes: int  # memory in use now
+
+
+class Meter(Protocol):
+    method: str
+
+    def read(self) -> Reading | None: ...
 
 
 class ProcessTree:
@@ -52,47 +65,93 @@ class ProcessTree:
             procs = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
             return None
-        cpu, rss = 0.0, 0
+        cpu, memory = 0.0, 0
         for proc in procs:
             try:
                 with proc.oneshot():
                     t = proc.cpu_times()
                     cpu += t.user + t.system + t.children_user + t.children_system
-                    rss += proc.memory_info().rss
+                    memory += _pss(proc)
             except psutil.Error:
                 continue  # gone between the listing and the read: its parent has its times
-        return Reading(cpu, rss)
+        return Reading(cpu, memory)
+
+
+def _pss(proc: psutil.Process) -> int:
+    """Proportional set size; the resident size where smaps cannot be read (another user's process)."""
+    try:
+        return proc.memory_full_info().pss
+    except (psutil.AccessDenied, AttributeError):
+        return proc.memory_info().rss
+
+
+@dataclass(frozen=True)
+class CgroupFolders:
+    """One container's cgroup: a v2 folder, or v1's cpuacct and memory folders."""
+
+    cpu: Path
+    memory: Path
+    v2: bool
+
+
+def _stat(path: Path) -> dict[str, int]:
+    return {key: int(value) for key, value in (line.split() for line in path.read_text().splitlines())}
 
 
 class Cgroup:
-    """A cgroup v2 folder (or several: a compose project's containers)."""
+    """The cgroups of several containers (a compose project's), summed."""
 
     method = "cgroup"
 
-    def __init__(self, folders: list[Path]):
-        self.folders = folders
+    def __init__(self, groups: list[CgroupFolders]):
+        self.groups = groups
 
     def read(self) -> Reading | None:
-        cpu, rss = 0.0, 0
+        cpu, memory = 0.0, 0
         try:
-            for folder in self.folders:
-                stat = dict(line.split() for line in (folder / "cpu.stat").read_text().splitlines())
-                cpu += int(stat["usage_usec"]) / 1e6
-                rss += int((folder / "memory.current").read_text())
+            for g in self.groups:
+                if g.v2:
+                    cpu += _stat(g.cpu / "cpu.stat")["usage_usec"] / 1e6
+                    usage = int((g.memory / "memory.current").read_text())
+                    inactive = _stat(g.memory / "memory.stat").get("inactive_file", 0)
+                else:
+                    cpu += int((g.cpu / "cpuacct.usage").read_text()) / 1e9
+                    usage = int((g.memory / "memory.usage_in_bytes").read_text())
+                    inactive = _stat(g.memory / "memory.stat").get("total_inactive_file", 0)
+                memory += max(0, usage - inactive)
         except (OSError, KeyError, ValueError):
             return None
-        return Reading(cpu, rss)
+        return Reading(cpu, memory)
 
 
-def container_cgroups(ids: list[str], root: Path = Path("/sys/fs/cgroup")) -> list[Path] | None:
-    """The cgroup v2 folders of Docker containers, under systemd's or cgroupfs' layout."""
-    folders = []
-    for cid in ids:
-        found = [p for p in (root / "system.slice" / f"docker-{cid}.scope", root / "docker" / cid) if p.is_dir()]
-        if not found:
-            return None
-        folders.append(found[0])
-    return folders
+def cgroup_of(pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -> CgroupFolders | None:
+    """The cgroup a process is in, from /proc/PID/cgroup: the unified
+    hierarchy when it is mounted at `root`, else v1's cpuacct and memory."""
+    try:
+        lines = (proc / str(pid) / "cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    paths: dict[str, str] = {}
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else [""]:
+            paths[name] = path.lstrip("/")
+    if (root / "cgroup.controllers").exists() and "" in paths:
+        folder = root / paths[""]
+        return CgroupFolders(folder, folder, v2=True) if (folder / "cpu.stat").exists() else None
+    if "cpuacct" not in paths or "memory" not in paths:
+        return None
+    cpu = next((p for name in ("cpuacct", "cpu,cpuacct") if (p := root / name / paths["cpuacct"]).is_dir()), None)
+    memory = root / "memory" / paths["memory"]
+    return CgroupFolders(cpu, memory, v2=False) if cpu and memory.is_dir() else None
+
+
+def containers(pids: list[int], root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -> Cgroup | None:
+    """A meter of the containers whose main processes are `pids`; None when any cannot be found."""
+    groups = [cgroup_of(pid, root, proc) for pid in pids]
+    if not groups or None in groups:
+        return None
+    return Cgroup(groups)  # type: ignore[arg-type]
 
 
 class Sampler:
@@ -100,7 +159,7 @@ class Sampler:
     writes the rows to `path`; a side whose meter stops answering is left out
     from then on (the checker says so when its span has no reading)."""
 
-    def __init__(self, path: Path, meters: dict[str, object], clock: Callable[[], float] = time.time):
+    def __init__(self, path: Path, meters: dict[str, Meter], clock: Callable[[], float] = time.time):
         self.path, self.meters, self.clock = path, meters, clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="perfgate-resources", daemon=True)
@@ -123,7 +182,8 @@ class Sampler:
         for side, meter in self.meters.items():
             reading = meter.read()
             if reading is not None:
-                self._writer.writerow([f"{self.clock():.3f}", side, f"{reading.cpu_s:.4f}", reading.rss_bytes])
+                row = [f"{self.clock():.3f}", side, meter.method, f"{reading.cpu_s:.4f}", reading.memory_bytes]
+                self._writer.writerow(row)
         self._file.flush()
 
     def _run(self) -> None:

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -27,6 +28,7 @@ from perfgate import (
     inputs,
     plots,
     reporters,
+    resources,
     results,
     samples,
     thresholds,
@@ -236,48 +238,66 @@ def run_locust(cmd: list[str], env: Mapping[str, str], setup, run_time_s: float,
         raise
 
 
+@dataclass(frozen=True)
+class Trial:
+    """One fresh start of the backends, loaded for `seconds`."""
+
+    n: int  # from 1
+    count: int  # the run's trials at most
+    seconds: int
+    order: list[str]  # names from the sides, in the order they start
+    out: Path  # its results folder
+
+
+@dataclass
+class TrialOutcome:
+    notes: list[str]  # what the backends noted for the report
+    meters: dict[str, str]  # side -> how its CPU and memory were read ("proc", "cgroup"), or why they were not
+
+
 def run_trial(
     args: argparse.Namespace,
     env: Mapping[str, str],
     err: TextIO,
     sides: dict[str, tuple[Path, Mapping[str, str]]],
+    trial: Trial,
+    *,
     exclude_ramp_up: bool,
-    out: Path,
-    seconds: int,
-    n: int,
-    count: int,
-    order: list[str],
     placement: cpus.Placement | None = None,
     stop_timeout_s: float = 0.0,
-) -> list[str]:
-    """Backends started afresh, in `order` (names from `sides`) and on
-    shuffled ports, loaded for `seconds`, then torn down. Returns what the
-    backends noted for the report."""
-    ports = [8000, 8001][: len(order)]
-    if count > 1:
+) -> TrialOutcome:
+    """Backends started afresh, in the trial's order and on shuffled ports,
+    loaded while each side's CPU and memory are read, then torn down."""
+    ports = [8000, 8001][: len(trial.order)]
+    if trial.count > 1:
         SHUFFLE.shuffle(ports)
     with ExitStack() as stack:
         up = {}
-        for name, port in zip(order, ports, strict=True):
+        for name, port in zip(trial.order, ports, strict=True):
             source, side_env = sides[name]
             label = f"{name} ({args.compare_to})" if name == "baseline" else name
             how = f"host {args.host}" if args.host else args.backend_cmd or args.backend
             say(err, f"starting {label} backend ({how})")
-            suffix = f"-trial{n}" if count > 1 else ""
+            suffix = f"-trial{trial.n}" if trial.count > 1 else ""
             up[name] = start(args, stack, source, name, side_env, port, suffix, placement and placement.services)
         for name, backend in up.items():
             say(err, f"waiting for {backend.url}{backend.health_path} ({name}, up to {args.health_timeout:g}s)")
             backends.wait_healthy(backend, args.health_timeout)
         compare_hosts = ",".join(f"{name}={up[name].url}" for name in sides) if args.compare_to else ""
-        run_time = f"{seconds}s" if count > 1 else None
-        cmd = locust_command(args, up["candidate"].url, exclude_ramp_up, compare_hosts, out, run_time)
+        run_time = f"{trial.seconds}s" if trial.count > 1 else None
+        cmd = locust_command(args, up["candidate"].url, exclude_ramp_up, compare_hosts, trial.out, run_time)
         say(err, "running Locust: " + " ".join(cmd[2:]))
         setup = backends.child_setup(placement and placement.locust)
-        code = run_locust(cmd, env, setup, seconds, stop_timeout_s)
+        meters = {name: b.meter for name in sides if (b := up[name]).meter is not None}
+        with resources.Sampler(trial.out / f"{PREFIX}{resources.SUFFIX}", meters):
+            code = run_locust(cmd, env, setup, trial.seconds, stop_timeout_s)
         if code != 0:
             raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
         say(err, "tearing the backend down")
-    return [note for backend in up.values() for note in backend.notes]
+    return TrialOutcome(
+        notes=[note for backend in up.values() for note in backend.notes],
+        meters={name: b.meter.method if b.meter else f"unavailable: {b.unmetered}" for name, b in up.items()},
+    )
 
 
 def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
@@ -337,11 +357,13 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
                     f"trial {n} of {count}" + (f" (up to {most} until every rule is decided)" if most > count else ""),
                 )
             order = start_order(first, n)
-            found = run_trial(
-                args, env, err, sides, limits.exclude_ramp_up, folder, seconds, n, most, order, placement,
-                stop_timeout_s=planned["stop_timeout_s"],
+            outcome = run_trial(
+                args, env, err, sides, Trial(n, most, seconds, order, folder),
+                exclude_ramp_up=limits.exclude_ramp_up, placement=placement, stop_timeout_s=planned["stop_timeout_s"],
             )  # fmt: skip
-            notes.update(dict.fromkeys(found))
+            notes.update(dict.fromkeys(outcome.notes))
+            if n == 1:
+                context.update(args.results, resources=outcome.meters)
             folders.append(folder)
             firsts.append(order[0] == "candidate")
             if n >= count and n < most and all_decided(folders, args, check_args, limits, firsts):

@@ -161,6 +161,39 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} ms"
 
 
+def _value(r: RuleResult, value: float | None) -> str:
+    """A compared value: a percentile in ms, or what the service spent."""
+    resource = {"cpu_per_request_regression": "cpu_ms_per_request", "peak_memory_regression": "peak_memory_mb"}
+    if value is not None and r.metric in resource:
+        return fmt(resource[r.metric], value)
+    return _ms(value)
+
+
+METHODS = {"proc": "process tree", "cgroup": "containers' cgroups"}
+
+
+def resources_table(verdict: Verdict) -> list[str]:
+    """What each side spent over its judged spans, in every run whose service could be read."""
+    if not verdict.resources:
+        return []
+    lines = [
+        "| side | CPU per request | peak memory | requests | trials | read from |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for u in verdict.resources:
+        cells = [u.side, fmt("cpu_ms_per_request", u.cpu_ms_per_request), fmt("peak_memory_mb", u.peak_memory_mb)]
+        lines.append(_row(*cells, str(u.requests), str(u.trials), METHODS.get(u.method, u.method)))
+    return [
+        "### What the service spent",
+        "",
+        *lines,
+        "",
+        "CPU of everything the service runs (API, workers, database) per request completed, and its highest "
+        "memory, over the spans that are judged (each trial's first window left out).",
+        "",
+    ]
+
+
 def _limit_cell(r: RuleResult) -> str:
     """The limit as every report shows it: `≤ 100 ms`, `≥ 20.0 req/s`, a tolerance `≤ ×1.07`."""
     if r.metric == "stall":
@@ -181,7 +214,7 @@ def compared_table(rules: list[RuleResult]) -> list[str]:
     ]
     for r in rules:
         value = ratio(r)
-        cells = [md_escape(r.entry), metric_label(r.metric), _ms(r.baseline), _ms(r.measured)]
+        cells = [md_escape(r.entry), metric_label(r.metric), _value(r, r.baseline), _value(r, r.measured)]
         cells.append("—" if value is None else f"{value:.3f}")
         cells.append("—" if r.interval is None else f"{r.interval[0]:.3f} – {r.interval[1]:.3f}")
         lines.append(_row(*cells, _limit_cell(r), ICONS[r.status]))
@@ -258,6 +291,7 @@ def markdown_lines(verdict: Verdict) -> list[str]:
             lines += ["*(default)*: the failure guard, applied where the thresholds file sets no `failure_ratio`.", ""]
         if below := reasons(absolute):
             lines += [*below, ""]
+    lines += resources_table(verdict)
     if drawn := charts.charts(rules):
         lines += ["### Over time", "", *drawn]
     return lines

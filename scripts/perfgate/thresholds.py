@@ -38,6 +38,10 @@ PERCENTILE_COLUMNS = {
 }
 MIN_METRICS = {"min_rps", "min_requests"}
 METRICS = [*PERCENTILE_COLUMNS, "avg_ms", "max_ms", "failure_ratio", *sorted(MIN_METRICS)]
+# What the service spends (perfgate.resource_use): limits, and the rules against the baseline.
+RESOURCE_METRICS = ["cpu_ms_per_request", "peak_memory_mb"]
+RESOURCE_RULES = ["cpu_per_request", "peak_memory"]
+SERVICE = "the service"  # the entry resource rules are reported under
 
 
 DEFAULT_FAILURE_RATIO = 0.01  # k6's customary `http_req_failed: rate<0.01`
@@ -67,6 +71,12 @@ class RegressionRule:
 
 
 @dataclass(frozen=True)
+class ResourceRule:
+    metric: str  # one of RESOURCE_RULES
+    tolerance: float  # 0.03: up to 3% more is tolerated
+
+
+@dataclass(frozen=True)
 class StallRule:
     min_duration_s: float = 5.0
     rate_below: float = 0.1
@@ -81,6 +91,8 @@ class Thresholds:
     window_s: float = 5.0
     confidence: float = 0.90  # each one-sided decision errs at most 5% (docs/research.md: Confidence)
     stall: StallRule | None = field(default_factory=StallRule)
+    resource_limits: list[Limit] = field(default_factory=list)  # entry SERVICE, metric from RESOURCE_METRICS
+    resource_rules: list[ResourceRule] = field(default_factory=list)
 
     @property
     def entries(self) -> list[str]:
@@ -169,7 +181,8 @@ def parse(data: Any, path: Path) -> Thresholds:
         limits += [Limit(entry, metric, float(value)) for metric, value in rules.items()]
         if "failure_ratio" not in rules:
             limits.append(Limit(entry, "failure_ratio", guard, default=True))
-    if not any(not lim.default for lim in limits):
+    resource_limits = [Limit(SERVICE, metric, float(value)) for metric, value in data.get("resources", {}).items()]
+    if not any(not lim.default for lim in limits) and not resource_limits:
         raise ConfigError(f"{path}: $.entries: no limits at all; a gate that checks nothing cannot pass")
     reg = data.get("regression", {})
     regressions = [
@@ -177,6 +190,7 @@ def parse(data: Any, path: Path) -> Thresholds:
         for entry, rules in reg.get("entries", {}).items()
         for key, tol in rules.items()
     ]
+    resource_rules = [ResourceRule(metric, float(tol)) for metric, tol in reg.get("resources", {}).items()]
     stall = data.get("stall", {})
     return Thresholds(
         path=path,
@@ -186,6 +200,8 @@ def parse(data: Any, path: Path) -> Thresholds:
         window_s=float(reg.get("window_s", Thresholds.window_s)),  # the defaults are the dataclass's, said once
         confidence=float(reg.get("confidence", Thresholds.confidence)),
         stall=None if stall is False else StallRule(**{k: float(v) for k, v in stall.items()}),
+        resource_limits=resource_limits,
+        resource_rules=resource_rules,
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from perfgate.errors import NoVerdict
+from perfgate.resources import SUFFIX as RESOURCES
 from perfgate.results import load_run_info
 
 PERCENTILES = ["50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"]
@@ -83,10 +84,10 @@ def merge(
     ]
     seconds = sum(stop - start for start, stop in stat_spans) or 1.0
 
-    with (results / f"{prefix}_raw.csv").open("w", encoding="utf-8") as out:
-        for n, d in enumerate(trial_dirs):
-            lines = (d / f"{prefix}_raw.csv").read_text(encoding="utf-8").splitlines(keepends=True)
-            out.writelines(lines if n == 0 else lines[1:])
+    concatenate([d / f"{prefix}_raw.csv" for d in trial_dirs], results / f"{prefix}_raw.csv")
+    readings = [path for d in trial_dirs if (path := d / f"{prefix}{RESOURCES}").is_file()]
+    if readings:  # each trial's CPU and memory readings: their times keep them inside its span
+        concatenate(readings, results / f"{prefix}{RESOURCES}")
 
     counts: dict[tuple[str, str], dict[str, float]] = {}
     for d in trial_dirs:
@@ -145,6 +146,14 @@ def merge(
     if unpaired or hosts:
         info |= {"unpaired_users": unpaired, "not_compared_hosts": hosts}
     (results / f"{prefix}_run_info.json").write_text(json.dumps(info))
+
+
+def concatenate(paths: list[Path], out: Path) -> None:
+    """CSV files with the same header, end to end under one header."""
+    with out.open("w", encoding="utf-8") as f:
+        for n, path in enumerate(paths):
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            f.writelines(lines if n == 0 else lines[1:])
 
 
 def _row(key: tuple[str, str], c: dict[str, float], values: list[float], seconds: float) -> list[object]:

@@ -31,7 +31,17 @@ async def injected_latency(settings: SettingsDep) -> None:
 
 
 def spin(microseconds: int) -> None:
-    """Busy for this long on the event loop: code that got slower, not a wait."""
-    end = time.perf_counter() + microseconds / 1e6
-    while time.perf_counter() < end:
+    """This much CPU time on the event loop: code that got slower, not a wait
+    (the thread's CPU clock, so a busy machine adds wait, not work)."""
+    end = time.thread_time() + microseconds / 1e6
+    while time.thread_time() < end:
         pass
+
+
+KEPT: list[bytes] = []  # what `leak` keeps: never freed while the process lives
+
+
+def leak(size: int) -> None:
+    """Memory kept for good, written so that it is resident: a cache that never evicts."""
+    if size:
+        KEPT.append(b"\x01" * size)

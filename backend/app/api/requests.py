@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel
 
-from backend.app.api.deps import PoolDep, SettingsDep, injected_latency, spin
+from backend.app.api.deps import PoolDep, SettingsDep, injected_latency, leak, spin
 from backend.app.models import FINAL, RequestAccepted, RequestCreate, RequestPublic, Status
 
 router = APIRouter(prefix="/requests", tags=["requests"], dependencies=[Depends(injected_latency)])
@@ -25,6 +25,7 @@ def json_response(model: BaseModel, status_code: int = 200, headers: dict[str, s
 async def create_request(body: RequestCreate, pool: PoolDep, settings: SettingsDep) -> Response:
     """Accept work; it is stored before this answers, so it cannot be lost."""
     spin(settings.post_cpu_us)
+    leak(settings.leak_bytes)
     row = await pool.fetchrow(INSERT, uuid.uuid4(), body.params)
     headers = {"Location": f"/requests/{row['id']}", "Retry-After": str(settings.retry_after_s)}
     return json_response(RequestAccepted.model_construct(**{**row, "status": Status(row["status"])}), 202, headers)

@@ -1,0 +1,386 @@
+"""Resource rules: what the service spent while the load ran, from the
+readings perf-gate took (`<prefix>_resources.csv`, see perfgate.resources).
+
+Per trial and per side, over the trial's judged span (from its first
+sample plus one window, the warm-up left out as for latency, to its stop):
+
+- CPU per request: the growth of the side's CPU counter over the span
+  (interpolated between readings) over the requests the side completed in
+  it (every sample it recorded, failed or not: each cost CPU);
+- peak memory: the highest reading in the span.
+
+Against the baseline, a rule is the candidate/baseline ratio of each
+trial, judged as latency is over fresh-start trials
+(`perfgate.compare.look_interval`: the geometric mean ± Student's t or a
+sequential look's bound, the start order taken out from ORDER_FROM trials
+on). It needs MIN_TRIALS_FOR_SPREAD trials: one trial's ratio has no spread
+to say how sure it is. Limits (`resources`) apply to the candidate, over
+all its spans. A side that has no readings leaves its rules unjudged,
+saying why; latency rules are not touched.
+"""
+
+import csv
+import io
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from perfgate import bounded
+from perfgate.check import ERROR, FAIL, INCONCLUSIVE, RuleResult, SideUse, Verdict, fmt, judge, metric_label
+from perfgate.compare import MIN_TRIALS_FOR_SPREAD, crossing_factor, decide, look_interval, trials_advice
+from perfgate.errors import NoVerdict
+from perfgate.resources import COLUMNS
+from perfgate.results import RunInfo
+from perfgate.samples import BASELINE, CANDIDATE, MAX_TIME, MIN_TIME, RawSamples
+from perfgate.thresholds import CONTROL_CHARACTERS, SERVICE, Limit, ResourceRule, Thresholds
+
+METHODS = {"proc", "cgroup"}
+# Two rows a second per side, about 40 bytes each: a day of load writes about 14 MB.
+MAX_BYTES = 256 * 10**6
+GAP_S = 30.0  # readings further than this outside a trial's span belong to no trial
+MB = 1e6
+# The interval's floor when every trial's ratio is the same (a memory that never moves): the readings' own grain.
+FLOOR_LOG = 1e-3
+
+
+@dataclass
+class Readings:
+    """One side's readings, in time order."""
+
+    method: str
+    times: np.ndarray
+    cpu_s: np.ndarray
+    memory: np.ndarray
+
+
+@dataclass(frozen=True)
+class Use:
+    """One side in one trial's judged span."""
+
+    cpu_s: float
+    requests: int
+    peak_bytes: float
+    # per window of the span: (start s since the run's first sample, CPU seconds, requests, peak bytes)
+    windows: tuple[tuple[float, float, int, float], ...] = ()
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return 1000 * self.cpu_s / self.requests
+
+
+def _number(path: Path, line: int, column: str, cell: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        raise NoVerdict(f"{path}:{line}: {column} must be a number, got {cell[:40]!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise NoVerdict(f"{path}:{line}: {column} must be a finite number of at least 0, got {cell[:40]!r}")
+    return value
+
+
+def load(path: Path) -> dict[str, Readings]:
+    """Each side's readings; {} when there is no file (nothing was read).
+    A file that cannot be what perf-gate wrote is NoVerdict naming the line."""
+    try:
+        data = bounded.read_bytes(path, MAX_BYTES)
+    except FileNotFoundError:
+        return {}
+    except bounded.TooLarge:
+        raise NoVerdict(f"{path}: larger than {bounded.size(MAX_BYTES)}, the bound for resource readings") from None
+    except OSError as exc:
+        raise NoVerdict(f"{path}: unreadable: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NoVerdict(f"{path}: not UTF-8 text; expected perf-gate's resource readings (CSV)") from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    if next(rows, None) != COLUMNS:
+        raise NoVerdict(f"{path}:1: expected the header {','.join(COLUMNS)}")
+    found: dict[str, tuple[str, list[tuple[float, float, float]]]] = {}
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(COLUMNS):
+            raise NoVerdict(f"{path}:{line}: expected {len(COLUMNS)} columns, got {len(row)}")
+        time, side, method = _number(path, line, "time", row[0]), row[1], row[2]
+        if not MIN_TIME <= time <= MAX_TIME:
+            raise NoVerdict(f"{path}:{line}: time must be a Unix time, got {row[0][:40]!r}")
+        if not side or CONTROL_CHARACTERS.search(side) or len(side) > 100:
+            raise NoVerdict(f"{path}:{line}: side must be a name such as 'candidate', got {side[:40]!r}")
+        if method not in METHODS:
+            raise NoVerdict(f"{path}:{line}: method must be one of {', '.join(sorted(METHODS))}, got {method[:40]!r}")
+        cpu, memory = _number(path, line, "cpu_s", row[3]), _number(path, line, "memory_bytes", row[4])
+        found.setdefault(side, (method, []))[1].append((time, cpu, memory))
+    out = {}
+    for side, (method, values) in found.items():
+        values.sort(key=lambda v: v[0])
+        times, cpu, memory = (np.array(column) for column in zip(*values, strict=True))
+        out[side] = Readings(method, times, cpu, memory)
+    return out
+
+
+def _times(raw: RawSamples, label: str | None) -> np.ndarray:
+    """Every sample's time (failed ones too) of one label, or of all labels (None), sorted."""
+    groups = [raw.ok, raw.failed]
+    found = [s.times for group in groups for (lab, _), s in group.items() if label is None or lab == label]
+    return np.sort(np.concatenate(found)) if found else np.zeros(0)
+
+
+def judged_spans(raw: RawSamples, info: RunInfo, window_s: float) -> list[tuple[float, float] | None]:
+    """Per trial: from its first sample plus one window (warm-up) to its stop; None when that is empty."""
+    every = _times(raw, None)
+    out: list[tuple[float, float] | None] = []
+    for start, _, stop in info.spans():
+        inside = every[(every >= start) & (every <= stop)]
+        begin = float(inside[0]) + window_s if len(inside) else math.inf
+        out.append((begin, stop) if begin < stop else None)
+    return out
+
+
+def _count(times: np.ndarray, low: float, high: float) -> int:
+    return int(np.searchsorted(times, high, side="right") - np.searchsorted(times, low, side="left"))
+
+
+def use_in(
+    readings: Readings,
+    span: tuple[float, float],
+    bounds: tuple[float, float],
+    times: np.ndarray,
+    window_s: float,
+    t0: float,
+) -> Use | None:
+    """The side's use over `span`, from its readings inside `bounds` (its
+    trial's); None unless readings come before and after the span and the
+    side completed a request in it."""
+    keep = (readings.times >= bounds[0]) & (readings.times <= bounds[1])
+    t, mem = readings.times[keep], readings.memory[keep]
+    # a process can vanish between the listing and its read: the counter never goes back
+    cpu = np.maximum.accumulate(readings.cpu_s[keep]) if keep.any() else readings.cpu_s[keep]
+    start, end = span
+    requests = _count(times, start, end)
+    if len(t) < 2 or t[0] > start or t[-1] < end or not requests:
+        return None
+
+    def peak(low: float, high: float) -> float:
+        inside = mem[(t >= low) & (t <= high)]
+        edges = np.interp([low, high], t, mem)
+        return float(max(inside.max(), *edges) if len(inside) else edges.max())
+
+    edges = np.append(np.arange(start, end, window_s), end)
+    at = np.interp(edges, t, cpu)
+    windows = tuple(
+        (lo - t0, float(at[i + 1] - at[i]), _count(times, lo, hi), peak(lo, hi))
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+        if hi - lo >= window_s / 2
+    )
+    return Use(float(at[-1] - at[0]), requests, peak(start, end), windows)
+
+
+def trial_bounds(spans: list[tuple[float, float, float]]) -> list[tuple[float, float]]:
+    """Where each trial's readings lie: up to GAP_S around its span, and never past half-way to the next."""
+    out = []
+    for i, (start, _, stop) in enumerate(spans):
+        low = start - GAP_S if i == 0 else max(start - GAP_S, (spans[i - 1][2] + start) / 2)
+        high = stop + GAP_S if i == len(spans) - 1 else min(stop + GAP_S, (stop + spans[i + 1][0]) / 2)
+        out.append((low, high))
+    return out
+
+
+def uses(
+    raw: RawSamples, info: RunInfo, readings: dict[str, Readings], sides: dict[str, str], window_s: float
+) -> dict[str, list[Use | None]]:
+    """Per side (name -> the label its samples carry), each trial's use."""
+    spans = info.spans()
+    judged = judged_spans(raw, info, window_s)
+    bounds = trial_bounds(spans)
+    t0 = spans[0][0] if spans else 0.0
+    out: dict[str, list[Use | None]] = {}
+    for side, label in sides.items():
+        if side not in readings:
+            continue
+        times = _times(raw, label)
+        out[side] = [
+            use_in(readings[side], span, bound, times, window_s, t0) if span else None
+            for span, bound in zip(judged, bounds, strict=True)
+        ]
+    return out
+
+
+def totals(side: str, method: str, found: list[Use | None]) -> SideUse | None:
+    usable = [u for u in found if u is not None]
+    if not usable:
+        return None
+    return SideUse(
+        side=side,
+        method=method,
+        cpu_ms_per_request=pooled("cpu_ms_per_request", usable),
+        peak_memory_mb=pooled("peak_memory_mb", usable),
+        requests=sum(u.requests for u in usable),
+        trials=len(usable),
+    )
+
+
+def value(metric: str, use: Use) -> float:
+    """A rule's measure of one trial: CPU ms per request, or peak memory in MB."""
+    return use.cpu_ms_per_request if metric.startswith("cpu") else use.peak_bytes / MB
+
+
+def pooled(metric: str, found: list[Use]) -> float:
+    """Over several trials: CPU ms per request of them all, or the highest peak in MB."""
+    if metric.startswith("cpu"):
+        return 1000 * sum(u.cpu_s for u in found) / sum(u.requests for u in found)
+    return max(u.peak_bytes for u in found) / MB
+
+
+def _window_values(metric: str, use: Use) -> list[tuple[float, float]]:
+    if metric.startswith("cpu"):
+        return [(t, 1000 * cpu / n) for t, cpu, n, _ in use.windows if n]
+    return [(t, peak / MB) for t, _, _, peak in use.windows]
+
+
+def _window_ratios(metric: str, base: list[Use | None], cand: list[Use | None]) -> list[tuple[float, float]]:
+    out = []
+    for b, c in zip(base, cand, strict=True):
+        if b is None or c is None:
+            continue
+        bw = dict(_window_values(metric, b))
+        out += [(t, v / bw[t]) for t, v in _window_values(metric, c) if bw.get(t)]
+    return out
+
+
+def limit_result(limit: Limit, use: SideUse | None, per_window: list[tuple[float, float]], why: str) -> RuleResult:
+    if use is None:
+        label = f"{metric_label(limit.metric)} of {SERVICE}"
+        return RuleResult(SERVICE, limit.metric, limit.value, None, ERROR, f"{label}: not judged: {why}")
+    result = judge(limit, use.cpu_ms_per_request if limit.metric == "cpu_ms_per_request" else use.peak_memory_mb)
+    result.per_window = per_window or None
+    return result
+
+
+def unjudged(rule: ResourceRule, reason: str) -> RuleResult:
+    metric = f"{rule.metric}_regression"
+    text = f"{metric_label(rule.metric)} of {SERVICE}: not judged: {reason}"
+    return RuleResult(SERVICE, metric, rule.tolerance, None, ERROR, text)
+
+
+def rule_result(
+    rule: ResourceRule,
+    base: list[Use | None],
+    cand: list[Use | None],
+    *,
+    confidence: float,
+    looks: tuple[int, ...],
+    candidate_first: list[bool] | None,
+    trial_s: float,
+    window_s: float,
+) -> RuleResult:
+    pairs = [(b, c, i) for i, (b, c) in enumerate(zip(base, cand, strict=True)) if b is not None and c is not None]
+    if len(pairs) < MIN_TRIALS_FOR_SPREAD:
+        return unjudged(
+            rule,
+            f"judged over fresh-start trials, and needs {MIN_TRIALS_FOR_SPREAD} or more with readings of both sides; "
+            f"this run had {len(pairs)} (--trials {MIN_TRIALS_FOR_SPREAD}, or a comparison's run time of "
+            f"{MIN_TRIALS_FOR_SPREAD * 30} s or more)",
+        )
+    metric = "cpu_ms_per_request" if rule.metric == "cpu_per_request" else "peak_memory_mb"
+    ys = np.array([math.log(value(metric, c) / value(metric, b)) for b, c, _ in pairs])
+    order = None
+    if candidate_first is not None and len(candidate_first) == len(base):
+        order = [candidate_first[i] for _, _, i in pairs]
+    (ratio, low, high, _, _), taken_out = look_interval(ys, FLOOR_LOG, confidence, looks, order)
+    status = decide(low, high, rule.tolerance)
+    b, c = pooled(metric, [u for u, _, _ in pairs]), pooled(metric, [u for _, u, _ in pairs])
+    over = f"over {len(ys)} trials" + (" in both start orders" if taken_out is not None else "")
+    label = f"{metric_label(rule.metric)} of {SERVICE}"
+    text = (
+        f"{label}: candidate/baseline {ratio:.3f} ({confidence:.0%} interval {low:.3f}–{high:.3f}, {over}); "
+        f"tolerated ≤ {fmt(metric + '_regression', rule.tolerance)}"
+    )
+    advice = None
+    if status == FAIL:
+        per = " per request" if metric.startswith("cpu") else ""
+        text += f": regression ({fmt(metric, b)} -> {fmt(metric, c)}{per})"
+    elif status == INCONCLUSIVE:
+        advice = trials_advice(crossing_factor(ratio, low, high, rule.tolerance), len(ys), trial_s)
+        text += ": inconclusive; " + advice
+    return RuleResult(
+        SERVICE,
+        f"{rule.metric}_regression",
+        rule.tolerance,
+        c,
+        status,
+        text,
+        baseline=b,
+        interval=(low, high),
+        ratio=ratio,
+        per_window=_window_ratios(metric, base, cand) or None,
+        window_s=window_s,
+        trial_ratios=np.exp(ys).tolist(),
+        advice=advice,
+    )
+
+
+def missing_reason(side: str, path: Path, reasons: dict[str, str] | None) -> str:
+    said = (reasons or {}).get(side, "")
+    if said.startswith("unavailable: "):
+        return f"the {side}'s CPU and memory could not be read: {said.removeprefix('unavailable: ')}"
+    return (
+        f"no readings of the {side} in {path} covering the judged spans (perf-gate reads them while "
+        "Locust runs; a run of Locust alone has none)"
+    )
+
+
+def judge_resources(
+    verdict: Verdict,
+    raw: RawSamples,
+    info: RunInfo,
+    limits: Thresholds,
+    path: Path,
+    *,
+    compare: bool,
+    looks: tuple[int, ...] = (1,),
+    reasons: dict[str, str] | None = None,
+) -> None:
+    """Adds the resource rules' results, and each side's use, to `verdict`."""
+    rules = limits.resource_rules if compare else []
+    if not rules and not limits.resource_limits and not path.exists():
+        return
+    try:
+        readings = load(path)
+    except NoVerdict as exc:
+        if not rules and not limits.resource_limits:
+            verdict.warnings.append(f"resource readings not shown: {exc}")
+        verdict.results += [unjudged(rule, str(exc)) for rule in rules]
+        verdict.results += [limit_result(lim, None, [], str(exc)) for lim in limits.resource_limits]
+        return
+    sides = {BASELINE: BASELINE, CANDIDATE: CANDIDATE} if compare else {CANDIDATE: ""}
+    found = uses(raw, info, readings, sides, limits.window_s)
+    for side in sides:
+        if side in found and (total := totals(side, readings[side].method, found[side])):
+            verdict.resources.append(total)
+    why = {side: missing_reason(side, path, reasons) for side in sides}
+    cand = next((u for u in verdict.resources if u.side == CANDIDATE), None)
+    for lim in limits.resource_limits:
+        metric = "cpu_ms_per_request" if lim.metric == "cpu_ms_per_request" else "peak_memory_mb"
+        windows = [w for u in found.get(CANDIDATE, []) if u for w in _window_values(metric, u)]
+        verdict.results.append(limit_result(lim, cand, windows, why[CANDIDATE]))
+    spans = info.spans()
+    trial_s = statistics.median(stop - start for start, _, stop in spans) if spans else 0.0
+    for rule in rules:
+        lacking = [side for side in sides if not any(found.get(side, []))]
+        if lacking:
+            verdict.results.append(unjudged(rule, why[lacking[0]]))
+            continue
+        verdict.results.append(
+            rule_result(
+                rule,
+                found[BASELINE],
+                found[CANDIDATE],
+                confidence=limits.confidence,
+                looks=looks,
+                candidate_first=info.candidate_first,
+                trial_s=trial_s,
+                window_s=limits.window_s,
+            )
+        )
