@@ -284,3 +284,46 @@ def test_any_compose_file_gets_its_file_and_port_through_compose_s_environment(t
         assert (b.url, b.health_path) == ("http://localhost:8123", "/ready")
     env_seen = (tmp_path / "calls.env").read_text().splitlines()
     assert env_seen == ["up with COMPOSE_FILE=deploy/perf.yml PERF_GATE_PORT=8123"]
+
+
+# A service that daemonizes a worker (double fork and setsid, as pg_ctl does with PostgreSQL):
+# the worker burns a known amount of CPU, then waits to be stopped.
+DAEMONIZES = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        end = time.process_time() + 0.4
+        while time.process_time() < end:
+            pass
+        open(sys.argv[1], "w").write(str(os.getpid()))
+        time.sleep(60)
+    os._exit(0)
+os.wait()
+time.sleep(60)
+"""
+
+
+def test_a_command_backend_s_meter_counts_what_it_daemonized(tmp_path):
+    """The service's root is made a subreaper: an orphaned daemon is adopted
+    by it, not by init, so the side's CPU includes the daemon's."""
+    import psutil
+
+    script, ready = tmp_path / "service.py", tmp_path / "daemon.pid"
+    script.write_text(DAEMONIZES)
+    template = f"{sys.executable} {script} {ready} {{port}}"
+    with backends.command(template, tmp_path, tmp_path / "log", dict(os.environ), backends.free_port()) as backend:
+        deadline = time.monotonic() + 20
+        while not ready.exists() or not ready.read_text():
+            assert time.monotonic() < deadline, (tmp_path / "log").read_text()
+            time.sleep(0.05)
+        daemon = psutil.Process(int(ready.read_text()))
+        assert daemon.ppid() == backend.meter.root.pid  # adopted by the service, not by init
+        reading = backend.meter.read()
+        assert backend.meter.method == "proc" and reading.cpu_s >= 0.4 * 0.95 and reading.memory_bytes > 1_000_000
+    assert not daemon.is_running() or daemon.status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_host_the_gate_did_not_start_has_no_meter_and_says_why():
+    with backends.running("http://example.invalid") as backend:
+        assert backend.meter is None and "--host" in backend.unmetered

@@ -315,3 +315,42 @@ def test_a_comparison_over_trials_reports_its_trials_and_what_would_decide():
     assert windows.trial_ratios is None and windows.advice
     decided = judge_comparison(Comparison("GET /y", 95, 100.0, 101.0, 1.01, 0.98, 1.03, 40, 0.02), rule_, 5.0, 0.9)
     assert decided.status == PASS and decided.advice is None
+
+
+def test_what_each_side_spent_is_a_table_and_resource_rules_show_their_units():
+    from perfgate.check import SideUse
+
+    cpu = rule(
+        "the service", "cpu_per_request_regression", FAIL, limit=0.03, measured=1.234, baseline=1.1,
+        interval=(1.08, 1.16), ratio=1.12,
+    )  # fmt: skip
+    memory = rule("the service", "peak_memory_regression", PASS, limit=0.05, measured=155.2, baseline=155.3)
+    verdict = Verdict(
+        results=[cpu, memory],
+        resources=[
+            SideUse("baseline", "proc", 1.1, 155.3, 9998, 4),
+            SideUse("candidate", "cgroup", 1.234, 155.2, 9946, 4),
+        ],
+    )
+    tokens, _, text = render(verdict)
+    assert ("h3", "What the service spent") in headings(tokens)
+    rows = table_rows(tokens)
+    assert [
+        "the service",
+        "CPU per request regression",
+        "1.10 ms",
+        "1.23 ms",
+        "1.120",
+        "1.080 – 1.160",
+        "≤ ×1.03",
+        "❌ fail",
+    ] in rows
+    assert ["the service", "peak memory regression", "155.3 MB", "155.2 MB"] == rows[1][:4]
+    assert ["baseline", "1.10 ms", "155.3 MB", "9998", "4", "process tree"] in rows
+    assert ["candidate", "1.23 ms", "155.2 MB", "9946", "4", "containers' cgroups"] in rows
+    assert "worst regression: CPU per request regression of the service ×1.120" in text
+
+
+def test_a_run_without_readings_has_no_spending_table():
+    _, _, text = render(mixed())
+    assert "What the service spent" not in text

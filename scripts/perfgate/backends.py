@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from perfgate import compose as docker_compose
 from perfgate import resources
 from perfgate.errors import ConfigError, NoVerdict
@@ -263,7 +265,9 @@ def command(
         url = f"http://127.0.0.1:{port}"
         yield Backend(url, log, proc.poll, health_path, meter=meter, unmetered=unmetered)
     finally:
+        adopted = descendants(proc.pid)  # daemons in sessions of their own, which the group's signal misses
         stop_group(proc)
+        stop_all(adopted)
 
 
 def command_args(template: str, port: int) -> list[str]:
@@ -291,6 +295,25 @@ def stop_group(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
             proc.wait()
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)  # what the leader left behind
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def stop_all(procs: list[psutil.Process], timeout_s: float = 15.0) -> None:
+    """SIGTERM to those still running, SIGKILL to those still running after `timeout_s`."""
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
 
 
 @contextmanager

@@ -17,8 +17,12 @@ THRESHOLDS = {
     "regression": {
         "window_s": 2,
         "entries": {"POST /requests": {"p95": 0.25}, "ASYNC submit-to-complete": {"p95": 0.25}},
+        # wide: three trials of 20 s; tests/e2e/test_resource_rules.py fails a service that spends more
+        "resources": {"cpu_per_request": 0.2, "peak_memory": 0.2},
     },
 }
+LATENCY_RULES = {"p95 regression of POST /requests", "p95 regression of ASYNC submit-to-complete"}
+RESOURCE_RULES = {"CPU per request regression of the service", "peak memory regression of the service"}
 
 
 def compare(tmp_path, *extra: str, trials: int = 3) -> tuple[subprocess.CompletedProcess, dict]:
@@ -66,14 +70,21 @@ def explain(proc: subprocess.CompletedProcess, verdict: dict) -> str:
 def test_same_commit_side_by_side_is_no_regression(tmp_path):
     proc, verdict = compare(tmp_path, "--pin-cpus", "auto")
     found = regressions(verdict)
-    assert set(found) == {"p95 regression of POST /requests", "p95 regression of ASYNC submit-to-complete"}
+    assert set(found) == LATENCY_RULES | RESOURCE_RULES
     assert "fail" not in found.values(), explain(proc, verdict)
+    sides = {u["side"]: u for u in verdict["resources"]}
+    assert set(sides) == {"baseline", "candidate"} and {u["method"] for u in sides.values()} == {"proc"}
+    assert all(u["trials"] == 3 and u["cpu_ms_per_request"] > 0 and u["peak_memory_mb"] > 20 for u in sides.values())
+    # PostgreSQL daemonizes; the launcher, a subreaper, keeps it in the side's tree: ~1 ms a request, not the API's alone
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "### What the service spent" in summary and "| baseline |" in summary
     assert proc.returncode in (0, 3), explain(proc, verdict)
     assert (tmp_path / "results" / "backend-baseline-trial3.log").exists()
     info = json.loads((tmp_path / "results" / "locust_run_info.json").read_text())
     assert len(info["trials"]) == 3
     assert info["candidate_first"] in ([True, False, True], [False, True, False])  # alternating, from a random side
     assert all("over 3 trials" in r["message"] for r in verdict["results"] if r["metric"].endswith("_regression"))
+    assert all(r["status"] == "pass" for r in verdict["results"] if r["name"] in RESOURCE_RULES), explain(proc, verdict)
     if len(os.sched_getaffinity(0)) >= 2:  # asked for: Locust apart from the services, both sides on the same CPUs
         assert "Locust on CPU " in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "results" / "baseline-src").exists(), "the baseline worktree was not removed"
