@@ -75,7 +75,6 @@ def test_same_commit_side_by_side_is_no_regression(tmp_path):
     sides = {u["side"]: u for u in verdict["resources"]}
     assert set(sides) == {"baseline", "candidate"} and {u["method"] for u in sides.values()} == {"proc"}
     assert all(u["trials"] == 3 and u["cpu_ms_per_request"] > 0 and u["peak_memory_mb"] > 20 for u in sides.values())
-    # PostgreSQL daemonizes; the launcher, a subreaper, keeps it in the side's tree: ~1 ms a request, not the API's alone
     summary = (tmp_path / "results" / "summary.md").read_text()
     assert "### What the service spent" in summary and "| baseline |" in summary
     assert proc.returncode in (0, 3), explain(proc, verdict)
