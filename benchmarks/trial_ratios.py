@@ -105,5 +105,6 @@ def judge(
     candidate_first: list[bool] | None = None,
 ) -> tuple[str, float, float]:
     """(status, low, high) as the comparison judges trials at a look after len(ln_ratios)."""
-    (_, low, high, _, _), _ = compare.look_interval(np.array(ln_ratios), within_log, confidence, looks, candidate_first)
+    found = compare.look_interval(np.array(ln_ratios), within_log, confidence, looks, candidate_first)
+    low, high = found.low, found.high
     return compare.decide(low, high, tolerance), low, high

@@ -73,6 +73,7 @@ class RuleResult:
     # a comparison judged over fresh-start trials: each trial's own candidate/baseline ratio, in trial order
     trial_ratios: list[float] | None = None
     advice: str | None = None  # a rule not decided: what would decide it
+    runner_ratios: list[float] | None = None  # a merge of runners: each runner's own ratio, by runner number
 
     @property
     def name(self) -> str:

@@ -106,7 +106,8 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         verdict.problems += problems
     looks = tuple(getattr(args, "looks", (1,)))
     if args.compare:
-        compare_run(verdict, raw, limits, run.run_info.trials, looks, run.run_info.candidate_first)
+        info = run.run_info
+        compare_run(verdict, raw, limits, info.trials, looks, info.candidate_first, info.runners)
     judge_resources(
         verdict, raw, run.run_info, limits, Path(f"{prefix}{RESOURCES}"),
         compare=args.compare, looks=looks, reasons=verdict.context.resources,

@@ -47,6 +47,8 @@ RESAMPLES = 2000
 SEED = 20261124  # fixed: the same samples always give the same verdict
 # Side by side, failure ratios this unlikely to differ by chance (Fisher's exact test) leave latency unjudged.
 FAILURES_ALPHA = 1e-3
+# Runners' trials are pooled unless their ratios differ at this level (perfgate.compare.runners_disagree).
+RUNNER_POOLING_ALPHA = 0.25
 MAX_USEFUL_FACTOR = 100.0  # past this, "run longer" means hours: the ratio is on the tolerance
 EDGES = np.geomspace(0.01, 600_000, 3101)  # ms; neighbouring edges differ by 0.58%
 
@@ -80,6 +82,8 @@ class Comparison:
     trial_s: float = 0.0  # a trial's length (median), for a run of fresh-start trials
     per_window: list[tuple[float, float]] = field(default_factory=list)  # (start s, ratio) of each window judged
     trial_ratios: list[float] = field(default_factory=list)  # each trial's own ratio, when method is "trials"
+    runners: int = 0  # the interval is over this many runners' means (they disagreed)
+    runner_ratios: list[float] = field(default_factory=list)  # each runner's own ratio, for a merge of runners
 
     @property
     def half_width(self) -> float:
@@ -288,18 +292,74 @@ def trials_interval(
     return math.exp(mean), math.exp(mean - critical * se), math.exp(mean + critical * se), se, between
 
 
+@dataclass(frozen=True)
+class TrialsInterval:
+    ratio: float
+    low: float
+    high: float
+    se: float  # of ln(ratio)
+    between: float  # spread of ln(ratio) between trials beyond their own noise
+    order: list[bool] | None  # the start orders taken out; None: left in
+    runners: int = 0  # the runners whose means the interval is over, when they disagreed; 0: over the trials
+    runner_ratios: list[float] = field(default_factory=list)  # each runner's own ratio, by runner number
+
+
+def runners_disagree(ys: np.ndarray, runners: np.ndarray) -> bool:
+    """Whether the runners' mean ln ratios differ beyond what the trials'
+    spread within each runner explains: one-way analysis of variance,
+    F test at RUNNER_POOLING_ALPHA (a lenient level, as a pooling rule wants:
+    pooling runners that do differ would make the interval too narrow)."""
+    groups = [ys[runners == r] for r in np.unique(runners)]
+    k, n = len(groups), len(ys)
+    if k < 2 or n - k < 1:
+        return False
+    grand = ys.mean()
+    between = sum(len(g) * (g.mean() - grand) ** 2 for g in groups) / (k - 1)
+    within = sum(((g - g.mean()) ** 2).sum() for g in groups) / (n - k)
+    if within <= 0:
+        return between > 0
+    return float(stats.f.sf(between / within, k - 1, n - k)) < RUNNER_POOLING_ALPHA
+
+
 def look_interval(
-    ys: np.ndarray, within: float, confidence: float, looks: tuple[int, ...], candidate_first: list[bool] | None
-) -> tuple[tuple[float, float, float, float, float], list[bool] | None]:
+    ys: np.ndarray,
+    within: float,
+    confidence: float,
+    looks: tuple[int, ...],
+    candidate_first: list[bool] | None,
+    runners: list[int] | None = None,
+) -> TrialsInterval:
     """The trials' interval at a look after len(ys) trials, as the gate draws it:
     `trials_interval` at that look's critical value, with the start order taken
     out from ORDER_FROM trials on when each trial's order is known and both
-    were seen. Returns it and the orders it took out (None: left in). The
-    replay of stored series (benchmarks/rejudge.py) judges with this too."""
+    were seen. Trials from several runners (`runners`, per trial) that agree
+    are judged as one run's; runners that disagree make the interval over
+    their own means (the start order taken out first), with Student's t on
+    runners - 1 degrees of freedom: a runner is then the unit, and a
+    runner that sees another ratio widens the interval. The replay of
+    stored series (benchmarks/rejudge.py) judges with this too."""
     by_order_from = order_from(candidate_first)
     order = candidate_first if sequential.by_order(len(ys), by_order_from) else None
+    ratios: list[float] = []
+    if runners is not None and len(runners) == len(ys) and len(set(runners)) > 1:
+        ids = np.asarray(runners)
+        ratios = [math.exp(float(ys[ids == r].mean())) for r in np.unique(ids)]
+        adjusted = ys
+        if order is not None:
+            signs = np.where(np.asarray(order, dtype=bool), 0.5, -0.5)
+            adjusted = ys - start_order_effect(ys, order) * signs
+        if runners_disagree(adjusted, ids):
+            means = np.array([adjusted[ids == r].mean() for r in np.unique(ids)])
+            k = len(means)
+            spread = float(means.std(ddof=1))
+            se = spread / math.sqrt(k) if spread > 0 else within
+            critical = float(stats.t.ppf((1 + confidence) / 2, k - 1))
+            mean = float(means.mean())
+            low, high = math.exp(mean - critical * se), math.exp(mean + critical * se)
+            return TrialsInterval(math.exp(mean), low, high, se, spread, order, k, ratios)
     critical = critical_value(confidence, looks, len(ys), by_order_from)
-    return trials_interval(ys, within, critical, order), order
+    ratio, low, high, se, between = trials_interval(ys, within, critical, order)
+    return TrialsInterval(ratio, low, high, se, between, order, 0, ratios)
 
 
 def start_order_effect(ys: np.ndarray, candidate_first: list[bool]) -> float:
@@ -316,6 +376,7 @@ def compare_entry(
     trials: list[tuple[float, float, float]] | None = None,
     looks: tuple[int, ...] = (1,),
     candidate_first: list[bool] | None = None,
+    runners: list[int] | None = None,
 ) -> Comparison | Unjudged:
     """`trials`: the (start, spawning complete, stop) of each fresh-start trial;
     windows never straddle two, and each trial's first window is warm-up.
@@ -356,10 +417,15 @@ def compare_entry(
     order = None
     if candidate_first is not None and len(candidate_first) == len(parts):
         order = [first for first, part in zip(candidate_first, parts, strict=True) if _has_ratio(part)]
-    effect = None
+    by_runner = None
+    if runners is not None and len(runners) == len(parts):
+        by_runner = [runner for runner, part in zip(runners, parts, strict=True) if _has_ratio(part)]
+    effect, pooled_runners, runner_ratios = None, 0, []
     if len(ys) >= MIN_TRIALS_FOR_SPREAD:
         _, _, _, within = bootstrap_ratio(hb, hc, rule.percentile, confidence)
-        (ratio, low, high, se, tau), order = look_interval(ys, within, confidence, looks, order)
+        found = look_interval(ys, within, confidence, looks, order, by_runner)
+        ratio, low, high, se, tau, order = found.ratio, found.low, found.high, found.se, found.between, found.order
+        pooled_runners, runner_ratios = found.runners, found.runner_ratios
         effect = None if order is None else start_order_effect(ys, order)
         method = "trials"
     else:
@@ -388,6 +454,8 @@ def compare_entry(
         trial_s=statistics.median(stop - start for start, _, stop in trials) if method == "trials" and trials else 0.0,
         per_window=list(zip(starts.tolist(), window_ratios(hb, hc, rule.percentile).tolist(), strict=True)),
         trial_ratios=np.exp(ys).tolist() if method == "trials" else [],
+        runners=pooled_runners,
+        runner_ratios=runner_ratios,
     )
 
 
@@ -414,10 +482,18 @@ def failures_differ(raw: RawSamples, rule: RegressionRule) -> Unjudged | None:
     )
 
 
+def runners_text(disagreeing: int, runners: int) -> str:
+    """How a merge of runners was judged, for a rule's message."""
+    if disagreeing:
+        return f" on {disagreeing} runners, which disagree: the interval is over the runners' own ratios"
+    return f" on {runners} runners" if runners > 1 else ""
+
+
 def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confidence: float) -> RuleResult:
     status = decide(c.low, c.high, rule.tolerance)
     label = f"p{rule.percentile} of {rule.entry}"
     over = f"over {c.trials} trials" if c.method == "trials" else f"{c.windows} windows of {window_s:g}s"
+    over += runners_text(c.runners, len(c.runner_ratios))
     if c.start_order_log is not None:
         over += " in both start orders"
     text = (
@@ -447,6 +523,7 @@ def judge_comparison(c: Comparison, rule: RegressionRule, window_s: float, confi
         window_s=window_s,
         trial_ratios=list(c.trial_ratios) if c.method == "trials" and c.trial_ratios else None,
         advice=advice,
+        runner_ratios=list(c.runner_ratios) or None,
     )
 
 
@@ -457,6 +534,7 @@ def compare_run(
     trials: list[tuple[float, float, float]] | None = None,
     looks: tuple[int, ...] = (1,),
     candidate_first: list[bool] | None = None,
+    runners: list[int] | None = None,
 ) -> list[Comparison]:
     """Adds one RuleResult per regression rule to `verdict`; returns the
     comparisons. `looks`: the trial counts a sequential run looks at (its
@@ -469,7 +547,7 @@ def compare_run(
     done = []
     for rule in thresholds.regressions:
         c = failures_differ(raw, rule) or compare_entry(
-            raw.ok, rule, thresholds.window_s, confidence, trials, looks, candidate_first
+            raw.ok, rule, thresholds.window_s, confidence, trials, looks, candidate_first, runners
         )
         if isinstance(c, Unjudged):
             verdict.results.append(

@@ -35,6 +35,10 @@ class RunContext:
     notes: list[str] | None = None  # what perf-gate saw that makes the numbers noisier; shown as warnings
     # per side: how its CPU and memory were read ("proc", "cgroup"), or "unavailable: why"
     resources: dict[str, str] | None = None
+    shard: str | None = None  # "2/3": this run is one runner's part of a comparison (perf-gate merge pools them)
+    shards: list[str] | None = None  # a merge: which runner made which trials, "shard 1/3: trials 1-4"
+    thresholds_sha256: str | None = None  # of the thresholds file the run was made with, so merges can match
+    candidate_first: list[bool] | None = None  # per trial of a comparison, in order
 
 
 def _fits(value: object, kind: type) -> bool:

@@ -100,6 +100,21 @@ def run_time(text: str) -> str:
     return f"{seconds}s"
 
 
+MAX_SHARDS = 256
+
+
+def shard(text: str) -> tuple[int, int]:
+    """'2/3' -> (2, 3)."""
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i = n = 0
+    if not sep or not 1 <= i <= n <= MAX_SHARDS:
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N <= {MAX_SHARDS} (e.g. 2/3), got {text!r}")
+    return i, n
+
+
 def url(text: str) -> str:
     parts = urllib.parse.urlsplit(text.strip())
     try:
@@ -219,6 +234,14 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         "sides share the same CPUs (embedded and --backend-cmd; not compose); off (default): the scheduler decides",
     )
     p.add_argument(
+        "--shard",
+        type=shard,
+        default=env.get("PERF_GATE_SHARD") or None,
+        metavar="I/N",
+        help="with --compare-to: this runner's part of a comparison spread over N runners; each makes its trials, "
+        "`perf-gate merge` pools them and judges once",
+    )
+    p.add_argument(
         "--calibrate",
         action="store_true",
         help="A/A: load this commit against itself and report the noise and the smallest detectable slowdown",
@@ -242,6 +265,11 @@ def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Names
         raise ConfigError("--backend-cmd starts the service; --host loads one already running: give one of them")
     if args.backend_cmd:
         backends.command_args(args.backend_cmd, 8000)  # a bad command line is a usage error now, not after a build
+    if args.shard and not args.compare_to:
+        raise ConfigError("--shard is one part of a comparison spread over runners; it needs --compare-to")
+    if args.shard and (args.max_run_time or args.calibrate):
+        flag = "--max-run-time" if args.max_run_time else "--calibrate"
+        raise ConfigError(f"--shard makes a fixed number of trials and `perf-gate merge` decides; drop {flag}")
     if not args.health_path.startswith("/"):
         raise ConfigError(f"--health-path {args.health_path!r}: expected a path starting with /")
     if args.compose_file:

@@ -30,7 +30,14 @@ import numpy as np
 
 from perfgate import bounded
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, RuleResult, SideUse, Verdict, fmt, judge, metric_label
-from perfgate.compare import MIN_TRIALS_FOR_SPREAD, crossing_factor, decide, look_interval, trials_advice
+from perfgate.compare import (
+    MIN_TRIALS_FOR_SPREAD,
+    crossing_factor,
+    decide,
+    look_interval,
+    runners_text,
+    trials_advice,
+)
 from perfgate.errors import NoVerdict
 from perfgate.resources import COLUMNS
 from perfgate.results import RunInfo
@@ -272,6 +279,7 @@ def rule_result(
     confidence: float,
     looks: tuple[int, ...],
     candidate_first: list[bool] | None,
+    runners: list[int] | None = None,
     trial_s: float,
     window_s: float,
 ) -> RuleResult:
@@ -288,10 +296,13 @@ def rule_result(
     order = None
     if candidate_first is not None and len(candidate_first) == len(base):
         order = [candidate_first[i] for _, _, i in pairs]
-    (ratio, low, high, _, _), taken_out = look_interval(ys, FLOOR_LOG, confidence, looks, order)
+    by_runner = None if runners is None or len(runners) != len(base) else [runners[i] for _, _, i in pairs]
+    found = look_interval(ys, FLOOR_LOG, confidence, looks, order, by_runner)
+    ratio, low, high, taken_out = found.ratio, found.low, found.high, found.order
     status = decide(low, high, rule.tolerance)
     b, c = pooled(metric, [u for u, _, _ in pairs]), pooled(metric, [u for _, u, _ in pairs])
-    over = f"over {len(ys)} trials" + (" in both start orders" if taken_out is not None else "")
+    over = f"over {len(ys)} trials" + runners_text(found.runners, len(found.runner_ratios))
+    over += " in both start orders" if taken_out is not None else ""
     label = f"{metric_label(rule.metric)} of {SERVICE}"
     text = (
         f"{label}: candidate/baseline {ratio:.3f} ({confidence:.0%} interval {low:.3f}–{high:.3f}, {over}); "
@@ -318,6 +329,7 @@ def rule_result(
         window_s=window_s,
         trial_ratios=np.exp(ys).tolist(),
         advice=advice,
+        runner_ratios=found.runner_ratios or None,
     )
 
 
@@ -380,6 +392,7 @@ def judge_resources(
                 confidence=limits.confidence,
                 looks=looks,
                 candidate_first=info.candidate_first,
+                runners=info.runners,
                 trial_s=trial_s,
                 window_s=limits.window_s,
             )

@@ -74,6 +74,8 @@ class RunInfo:
     trials: list[tuple[float, float, float]] = field(default_factory=list)
     # per trial of a comparison: whether the candidate's backend was started before the baseline's
     candidate_first: list[bool] | None = None
+    # a comparison merged from runners (perf-gate merge): per trial, the runner (shard) that made it, from 1
+    runners: list[int] | None = None
     # side by side: user classes run against the candidate alone, and why
     unpaired_users: dict[str, str] = field(default_factory=dict)
     # side by side: requests sent to other hosts than the service, per host (not compared)
@@ -290,6 +292,7 @@ def load_run_info(path: Path) -> RunInfo:
         users=None if (users := _info_number(data, "users", path, 0, 1e9)) is None else int(users),
         trials=(trials := _trials(data.get("trials", []), path)),
         candidate_first=_candidate_first(data.get("candidate_first"), len(trials), path),
+        runners=_runners(data.get("runners"), len(trials), path),
         unpaired_users=_names(data, "unpaired_users", str, path),
         not_compared_hosts=_names(data, "not_compared_hosts", int, path),
         **times,
@@ -319,6 +322,16 @@ def _candidate_first(value: object, trials: int, path: Path) -> list[bool] | Non
         return None
     if not isinstance(value, list) or len(value) != trials or not all(isinstance(v, bool) for v in value):
         raise NoVerdict(f"{path}: candidate_first must be a list of {trials} true/false, one per trial")
+    return value
+
+
+def _runners(value: object, trials: int, path: Path) -> list[int] | None:
+    """[1, 1, 2, ...]: the runner of each trial, or absent (one runner)."""
+    if value is None:
+        return None
+    ok = isinstance(value, list) and len(value) == trials
+    if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10_000 for v in value):
+        raise NoVerdict(f"{path}: runners must be a list of {trials} runner numbers (1 or more), one per trial")
     return value
 
 

@@ -4,6 +4,7 @@ every outcome reported. The data flow one way: run -> results on disk ->
 check -> report."""
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -31,12 +32,13 @@ from perfgate import (
     resources,
     results,
     samples,
+    shards,
     thresholds,
     trials,
 )
 from perfgate.check import FAIL, PASS, Verdict
 from perfgate.check_cli import results_dir
-from perfgate.errors import ConfigError, NoVerdict
+from perfgate.errors import EXIT_FAIL, EXIT_NO_VERDICT, EXIT_PASS, EXIT_USAGE, ConfigError, NoVerdict
 from perfgate.gate_options import DEFAULT_TRIAL_S, parse_args
 from perfgate.worktree import baseline_worktree
 
@@ -188,6 +190,8 @@ def max_trials(args: argparse.Namespace, count: int, seconds: int) -> int:
     """A comparison's trials go on past `count` until every rule is decided or
     the budget is spent: --max-run-time, else DEFAULT_BUDGET_S (or the run
     time, if longer). A plain run has exactly `count`."""
+    if args.shard:  # the merge decides, over every shard's trials
+        return count
     if not args.max_run_time:
         return max(count, DEFAULT_BUDGET_S // seconds) if args.compare_to and seconds and count > 1 else count
     if not args.compare_to:
@@ -317,6 +321,8 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
         backend=args.host or ("command" if args.backend_cmd else args.backend),
         candidate=context.commit(cwd, "HEAD"),
         baseline=context.commit(cwd, args.compare_to) if args.compare_to else None,
+        shard=f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
+        thresholds_sha256=shards.sha256(args.thresholds),
     )
     candidate_env = {**env, **dict(args.backend_env)}
     count = trials_of(args, planned["run_time_s"])
@@ -371,11 +377,16 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
                 break
     if notes:
         context.update(args.results, notes=list(notes))
+    if args.compare_to:
+        context.update(args.results, candidate_first=firsts)
     if len(folders) > 1:
         trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up, firsts if args.compare_to else None)
         context.update(args.results, trials=len(folders), max_trials=most)
     say(err, f"checking results against {args.thresholds}")
     code = check_cli.run_check(check_args, env, out, err)
+    if args.shard and code in (EXIT_FAIL, EXIT_NO_VERDICT) and measured(args.results):
+        say(err, f"shard {args.shard[0]}/{args.shard[1]}: its trials are measured; `perf-gate merge` judges them all")
+        code = EXIT_PASS
     if args.calibrate:
         try:
             info = results.load_run_info(args.results / f"{PREFIX}_run_info.json")
@@ -393,6 +404,48 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
     return code
 
 
+def measured(results: Path) -> bool:
+    """A shard's own verdict is a look at part of the trials: it ran as it
+    should unless its checker found a problem (nothing measured, unreadable
+    results) or a configuration error."""
+    try:
+        verdict = json.loads((results / "verdict.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return not verdict.get("problems") and not verdict.get("configuration_errors")
+
+
+def shard_folders(argv: list[str]) -> list[Path]:
+    try:
+        return shards.build_parser().parse_args(argv).shards
+    except ConfigError:
+        return []
+
+
+def merge(argv: list[str], env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    """`perf-gate merge SHARD_RESULTS... --results OUT`: every shard's trials pooled, judged once."""
+    folder = results_dir(argv)
+    if any(folder.resolve() == shard.resolve() for shard in shard_folders(argv)):
+        # its reports would replace the shard's, and clearing it would delete its trials: nothing is written
+        err.write(f"Error: --results {folder} is one of the shards' folders; the merge needs a folder of its own\n")
+        return EXIT_USAGE
+    try:
+        args = shards.build_parser().parse_args(argv)
+        limits = thresholds.load(args.thresholds)
+        prepare_results(folder)
+        for line in shards.merge(args.shards, folder, args.thresholds, limits.exclude_ramp_up):
+            say(err, line)
+        check_args = argparse.Namespace(
+            results=folder, prefix=PREFIX, thresholds=args.thresholds, fail_on_overload=False, compare=True, looks=(1,)
+        )
+        say(err, f"checking the merged trials against {args.thresholds}")
+        return check_cli.run_check(check_args, env, out, err)
+    except Exception as exc:  # noqa: BLE001 - every outcome is reported, never a traceback
+        with contextlib.suppress(ConfigError, OSError):
+            prepare_results(folder)
+        return check_cli.finish(check_cli.verdict_for(exc, folder), folder, env, out, err)
+
+
 def _terminate(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # unwinds through the ExitStack, so the backend is torn down
 
@@ -406,8 +459,11 @@ def print_schema(out: TextIO) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     env, out, err = os.environ, sys.stdout, sys.stderr
-    if (sys.argv[1:] if argv is None else argv) == ["schema"]:
+    given = sys.argv[1:] if argv is None else argv
+    if given == ["schema"]:
         return print_schema(out)
+    if given[:1] == ["merge"]:
+        return merge(given[1:], env, out, err)
     folder = results_dir(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -221,6 +221,23 @@ def compared_table(rules: list[RuleResult]) -> list[str]:
     return lines
 
 
+def runners_table(rules: list[RuleResult], ctx: RunContext | None) -> list[str]:
+    """A comparison pooled from runners: which runner made which trials, and each one's own ratio per rule."""
+    pooled = [r for r in rules if r.runner_ratios]
+    if not pooled:
+        return []
+    count = max(len(r.runner_ratios or []) for r in pooled)
+    lines = [f"Trials from {count} runners: " + " · ".join(md_escape(s) for s in (ctx and ctx.shards) or []), ""]
+    lines += [
+        "| rule | " + " | ".join(f"runner {i}" for i in range(1, count + 1)) + " |",
+        "| --- |" + " ---: |" * count,
+    ]
+    for r in pooled:
+        ratios = [f"{v:.3f}" for v in r.runner_ratios or []] + ["—"] * (count - len(r.runner_ratios or []))
+        lines.append(_row(md_escape(r.name), *ratios))
+    return [*lines, ""]
+
+
 def thresholds_table(rules: list[RuleResult]) -> list[str]:
     lines = ["| entry | metric | measured | limit | result |", "| --- | --- | ---: | ---: | --- |"]
     for r in rules:
@@ -282,6 +299,7 @@ def markdown_lines(verdict: Verdict) -> list[str]:
     absolute = [r for r in rules if not compared(r)]
     if side_by_side:
         lines += ["### Against the baseline", "", *compared_table(side_by_side), ""]
+        lines += runners_table(side_by_side, verdict.context)
         if below := reasons(side_by_side):
             lines += [*below, ""]
         lines += budget_spent(verdict)

@@ -73,8 +73,10 @@ def merge(
     prefix: str = "locust",
     exclude_ramp_up: bool = True,
     candidate_first: list[bool] | None = None,
+    runners: list[int] | None = None,
 ) -> None:
-    """`candidate_first`: per trial of a comparison, whether the candidate was started first."""
+    """`candidate_first`: per trial of a comparison, whether the candidate was
+    started first; `runners`: per trial, the runner that made it (a merge of shards)."""
     infos = [load_run_info(d / f"{prefix}_run_info.json") for d in trial_dirs]
     if any(i.start_time is None or i.stop_time is None for i in infos):
         raise NoVerdict("a trial has no start or stop time in its run info; the trials cannot be merged")
@@ -138,6 +140,8 @@ def merge(
         info["users"] = first.users
     if candidate_first is not None:
         info["candidate_first"] = list(candidate_first)
+    if runners is not None:
+        info["runners"] = list(runners)
     unpaired = {name: why for i in infos for name, why in i.unpaired_users.items()}
     hosts: dict[str, int] = {}
     for i in infos:
