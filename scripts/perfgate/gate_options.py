@@ -22,6 +22,7 @@ MIN_HEALTH_TIMEOUT_S = 0.1  # one look at the health path
 MAX_HEALTH_TIMEOUT_S = 3600.0  # a backend not healthy within an hour is not starting
 MAX_WORKERS = 64  # request-processor processes on one machine; past this they only contend
 MAX_PROCESSES = 256  # Locust processes on one machine
+MAX_REMOTE_WORKERS = 1000  # Locust workers elsewhere, connected to the gate's master
 MAX_TRIALS = 1000  # at 20 s or more each, over five hours of load
 HELP = """perf-gate: the whole gate in one command.
 
@@ -179,6 +180,31 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="Locust processes generating load: N, or -1 for one per core (default: one)",
     )
     p.add_argument(
+        "--expect-workers",
+        type=whole_number(1, MAX_REMOTE_WORKERS),
+        default=env.get("PERF_GATE_EXPECT_WORKERS") or None,
+        metavar="N",
+        help="Locust runs as master and waits for N workers started elsewhere (locust --worker --master-host ... "
+        "with the same locustfile and the gate's plugin, whose path the gate prints)",
+    )
+    p.add_argument(
+        "--master-bind-host",
+        default=env.get("PERF_GATE_MASTER_BIND_HOST") or "*",
+        help="with --expect-workers: the address the master listens on (default: Locust's, every address)",
+    )
+    p.add_argument(
+        "--master-bind-port",
+        type=whole_number(1, 65535),
+        default=env.get("PERF_GATE_MASTER_BIND_PORT") or 5557,
+        help="with --expect-workers: the port the master listens on (default: Locust's, 5557)",
+    )
+    p.add_argument(
+        "--workers-timeout",
+        type=number(1, 3600, "seconds"),
+        default=env.get("PERF_GATE_WORKERS_TIMEOUT") or 120.0,
+        help="with --expect-workers: how long to wait for the workers in each trial (default: 120)",
+    )
+    p.add_argument(
         "--health-timeout",
         type=number(MIN_HEALTH_TIMEOUT_S, MAX_HEALTH_TIMEOUT_S, "seconds"),
         default=60.0,
@@ -265,6 +291,10 @@ def parse_args(argv: list[str] | None, env: Mapping[str, str]) -> argparse.Names
         raise ConfigError("--backend-cmd starts the service; --host loads one already running: give one of them")
     if args.backend_cmd:
         backends.command_args(args.backend_cmd, 8000)  # a bad command line is a usage error now, not after a build
+    if args.expect_workers and args.processes:
+        raise ConfigError(
+            "--expect-workers waits for workers started elsewhere; --processes starts them here: give one"
+        )
     if args.shard and not args.compare_to:
         raise ConfigError("--shard is one part of a comparison spread over runners; it needs --compare-to")
     if args.shard and (args.max_run_time or args.calibrate):

@@ -6,13 +6,16 @@ check -> report."""
 import argparse
 import contextlib
 import json
+import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -116,6 +119,10 @@ def locust_command(
         cmd += ["--compare-hosts", compare_hosts]
     if args.processes:
         cmd += ["--processes", str(args.processes)]
+    if getattr(args, "expect_workers", None):
+        cmd += ["--master", "--expect-workers", str(args.expect_workers)]
+        cmd += ["--master-bind-host", args.master_bind_host, "--master-bind-port", str(args.master_bind_port)]
+        cmd += ["--expect-workers-max-wait", f"{math.ceil(args.workers_timeout)}"]
     run_time = run_time or args.run_time
     for flag, value in (("--users", args.users), ("--spawn-rate", args.spawn_rate), ("--run-time", run_time)):
         if value is not None:
@@ -221,14 +228,36 @@ def start_order(first: list[str], n: int) -> list[str]:
     return list(first) if n % 2 else list(reversed(first))
 
 
-def run_locust(cmd: list[str], env: Mapping[str, str], setup, run_time_s: float, stop_timeout_s: float) -> int:
+WAITING = re.compile(r"(\d+) of (\d+) connected")  # Locust's master, while it waits for its workers
+
+
+def run_locust(
+    cmd: list[str], env: Mapping[str, str], setup, run_time_s: float, stop_timeout_s: float, workers_wait_s: float = 0
+) -> int:
     """Locust's exit code; past run time + stop timeout + LOCUST_MARGIN_S (a
     LoadTestShape that never ends, a user that ignores its stop), Locust is
-    stopped and the run has no verdict."""
-    bound = run_time_s + stop_timeout_s + LOCUST_MARGIN_S
-    proc = subprocess.Popen(cmd, env=dict(env), preexec_fn=setup)
+    stopped and the run has no verdict. With `workers_wait_s`, Locust is a
+    master waiting for workers elsewhere: its output is passed through and
+    watched, so that workers that never came are named."""
+    bound = run_time_s + stop_timeout_s + LOCUST_MARGIN_S + workers_wait_s
+    watch = subprocess.PIPE if workers_wait_s else None
+    proc = subprocess.Popen(cmd, env=dict(env), preexec_fn=setup, stderr=watch, text=bool(watch), errors="replace")
+    joined: list[str] = []
+    copier = None
+    if watch:
+
+        def copy() -> None:
+            for line in proc.stderr:
+                sys.stderr.write(line)
+                if match := WAITING.search(line):
+                    joined[:] = [f"{match[1]} of {match[2]}"]
+                elif "Gave up waiting for workers" in line:
+                    joined.append("gave up")
+
+        copier = threading.Thread(target=copy, daemon=True)
+        copier.start()
     try:
-        return proc.wait(timeout=bound)
+        code = proc.wait(timeout=bound)
     except subprocess.TimeoutExpired:
         backends.stop(proc, LOCUST_TERM_S)  # SIGTERM first: Locust writes its reports
         raise NoVerdict(
@@ -240,6 +269,25 @@ def run_locust(cmd: list[str], env: Mapping[str, str], setup, run_time_s: float,
         proc.kill()
         proc.wait()
         raise
+    finally:
+        if copier is not None:
+            copier.join(5)
+    if "gave up" in joined:
+        connected = joined[0] if joined[0] != "gave up" else "none"
+        raise NoVerdict(
+            f"Locust's workers did not all connect within {workers_wait_s:g} s ({connected} connected): start "
+            "them with the master's address and port, the same locustfile and the gate's plugin"
+        )
+    return code
+
+
+def worker_command(args: argparse.Namespace) -> str:
+    """What each worker elsewhere runs, for this trial's master (a worker stops when its master does)."""
+    host = "<this machine's address>" if args.master_bind_host == "*" else args.master_bind_host
+    return (
+        f"waiting up to {args.workers_timeout:g} s for {args.expect_workers} Locust worker(s); start each with: "
+        f"locust --worker --master-host {host} --master-port {args.master_bind_port} -f {args.locustfile},{PLUGIN}"
+    )
 
 
 @dataclass(frozen=True)
@@ -293,8 +341,11 @@ def run_trial(
         say(err, "running Locust: " + " ".join(cmd[2:]))
         setup = backends.child_setup(placement and placement.locust)
         meters = {name: b.meter for name in sides if (b := up[name]).meter is not None}
+        wait_s = args.workers_timeout if args.expect_workers else 0.0
+        if wait_s:
+            say(err, worker_command(args))
         with resources.Sampler(trial.out / f"{PREFIX}{resources.SUFFIX}", meters):
-            code = run_locust(cmd, env, setup, trial.seconds, stop_timeout_s)
+            code = run_locust(cmd, env, setup, trial.seconds, stop_timeout_s, wait_s)
         if code != 0:
             raise NoVerdict(f"Locust exited with {code} (it crashed or was misconfigured); see its output above")
         say(err, "tearing the backend down")
