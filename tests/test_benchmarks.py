@@ -426,3 +426,19 @@ def test_the_checker_benchmark_runs_and_prints_its_table(capsys):
     check_many_entries.main(["--entries", "20", "--repeats", "1"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| named") or "unnamed" in line]
     assert len(rows) == 3 and all(row.endswith("| 0 |") for row in rows), rows  # every rule judged: a pass
+
+
+def test_shard_merge_sets_three_runners_against_one_of_the_same_trials(tmp_path, capsys):
+    from benchmarks import shard_merge
+
+    rng = np.random.default_rng(3)
+    order = [n % 2 == 0 for n in range(9)]
+    trial = lambda: {"ln_ratios": list(rng.normal(0, 0.02, 9)), "within_log": 0.01, "candidate_first": order}  # noqa: E731
+    runs = [{"condition": "A/A", "trials": {"p50 of GET /e": trial()}} for _ in range(6)]
+    series = tmp_path / "aa.json"
+    series.write_text(json.dumps(runs))
+    shard_merge.main(["--json", str(series), "--merges", "5", "--trials-per-runner", "3"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("p50 of GET /e"))
+    merges, merged, single = row.split()[4:7]
+    assert merges == "5" and merged.endswith("%") and single.endswith("%")
