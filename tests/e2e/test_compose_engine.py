@@ -83,6 +83,8 @@ def test_healthy_passes_from_a_umask_077_checkout_and_slowed_fails(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert verdict["verdict"] == "pass"
     assert leftovers() == []
+    [spent] = verdict["resources"]  # the containers' cgroups: the API's, the worker's and PostgreSQL's
+    assert spent["method"] == "cgroup" and spent["cpu_ms_per_request"] > 0.1 and spent["peak_memory_mb"] > 20
     # this repository's health checks run often only while a service starts, never during the load
     assert not [w for w in verdict["warnings"] if "checks its health" in w], verdict["warnings"]
     # compose's build and start-up output goes to stderr; stdout is the report alone
@@ -115,6 +117,26 @@ def test_a_health_check_running_during_the_load_is_noted(tmp_path):
     with backends.compose(tmp_path, project, tmp_path / "services.log", dict(os.environ)) as backend:
         assert len(backend.notes) == 1, backend.notes
         assert backend.notes[0].startswith("compose service 'frequent' checks its health every 2s while the load runs")
+    assert leftovers(project) == []
+
+
+def test_the_containers_cgroups_count_what_runs_in_them(tmp_path):
+    """CPU burnt by a process inside a container shows in the side's reading."""
+    (tmp_path / "docker-compose.yml").write_text(FREQUENT_CHECKS)
+    project = "perfgate-cgroups"
+    with backends.compose(tmp_path, project, tmp_path / "services.log", dict(os.environ)) as backend:
+        assert backend.meter is not None, backend.unmetered
+        before = backend.meter.read()
+        [container] = subprocess.run(
+            ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+             "--filter", "label=com.docker.compose.service=unchecked"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        burn = "end=$(( $(date +%s) + 3 )); while [ $(date +%s) -lt $end ]; do :; done"
+        subprocess.run(["docker", "exec", container, "sh", "-c", burn], check=True, timeout=60)
+        after = backend.meter.read()
+        assert after.cpu_s - before.cpu_s > 1.0, (before, after)
+        assert after.memory_bytes > 100_000
     assert leftovers(project) == []
 
 
