@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from perfgate import inputs
@@ -74,3 +76,77 @@ def test_a_bad_input_is_visible_in_the_summary_and_the_verdict_output(tmp_path, 
     assert "Configuration error:** users: expected 1 to 2000" in summary.read_text()
     assert output.read_text() == "verdict=error\n"
     assert "Traceback" not in capsys.readouterr().err
+
+
+# -- a comparison spread over runners ----------------------------------------------------
+
+COMPARE = {"INPUT_COMPARE_TO": "0" * 40}
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ({}, {"runners": "1", "shards": "[1]"}),
+        ({"INPUT_RUNNERS": "", "INPUT_COMPARE_TO": ""}, {"runners": "1", "shards": "[1]"}),
+        ({"INPUT_RUNNERS": "1"}, {"runners": "1", "shards": "[1]"}),  # one runner needs no comparison
+        ({"INPUT_RUNNERS": " 3 ", **COMPARE}, {"runners": "3", "shards": "[1,2,3]"}),
+        (
+            {"INPUT_RUNNERS": "20", "INPUT_COMPARE_TO": "origin/main"},
+            {"runners": "20", "shards": str(list(range(1, 21))).replace(" ", "")},
+        ),
+        ({"INPUT_SHARD": "2/3", **COMPARE}, {"runners": "1", "shards": "[1]", "shard-index": "2"}),
+        ({"INPUT_SHARD": "20/20", **COMPARE}, {"runners": "1", "shards": "[1]", "shard-index": "20"}),
+        ({"INPUT_SHARD": "", "INPUT_MERGE": "shards", "INPUT_BACKEND_CMD": ""}, {"runners": "1", "shards": "[1]"}),
+        ({"INPUT_BACKEND_CMD": "uvicorn app:app --port {port}"}, {"runners": "1", "shards": "[1]"}),
+    ],
+)
+def test_runners_and_shard_become_outputs(raw, expected):
+    assert inputs.outputs(raw) == expected
+    assert json.loads(expected["shards"]) == list(range(1, int(expected["runners"]) + 1))
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"INPUT_RUNNERS": "three", **COMPARE}, "runners: expected a whole number, got 'three'"),
+        ({"INPUT_RUNNERS": "0", **COMPARE}, "runners: expected 1 to 20, got 0"),
+        ({"INPUT_RUNNERS": "-2", **COMPARE}, "runners: expected a whole number, got '-2'"),
+        ({"INPUT_RUNNERS": "2.5", **COMPARE}, "runners: expected a whole number, got '2.5'"),
+        ({"INPUT_RUNNERS": "21", **COMPARE}, "runners: expected 1 to 20, got 21"),
+        ({"INPUT_RUNNERS": "9" * 5000, **COMPARE}, "runners: expected 1 to 20, got a number of 5000 digits"),
+        (
+            {"INPUT_RUNNERS": "3"},
+            r"runners: 3 runners spread the trials of a comparison, and this run compares nothing",
+        ),
+        ({"INPUT_RUNNERS": "3", "INPUT_COMPARE_TO": "None"}, "runners: 3 runners spread the trials of a comparison"),
+        ({"INPUT_SHARD": "3", **COMPARE}, "shard: expected I/N, this runner's part of N"),
+        ({"INPUT_SHARD": "a/b", **COMPARE}, "shard: expected I/N, this runner's part of N"),
+        ({"INPUT_SHARD": "1/" + "3" * 5000, **COMPARE}, "shard: expected I/N, this runner's part of N"),
+        ({"INPUT_SHARD": "0/3", **COMPARE}, "shard: expected I/N with 1 <= I <= N <= 20, got 0/3"),
+        ({"INPUT_SHARD": "4/3", **COMPARE}, "shard: expected I/N with 1 <= I <= N <= 20, got 4/3"),
+        ({"INPUT_SHARD": "1/21", **COMPARE}, "shard: expected I/N with 1 <= I <= N <= 20, got 1/21"),
+        ({"INPUT_SHARD": "2/3", "INPUT_MERGE": "shards", **COMPARE}, "merge: .* give shard or merge, not both"),
+        ({"INPUT_SHARD": "2/3", "INPUT_COMPARE_TO": "none"}, "shard: 2/3 is one part of a comparison, and this"),
+        ({"INPUT_BACKEND_CMD": " "}, r"backend-cmd: expected the command that starts your service"),
+    ],
+)
+def test_bad_runners_and_shard_name_the_input(raw, message):
+    with pytest.raises(inputs.InputError, match=message):
+        inputs.outputs(raw)
+
+
+def test_main_writes_the_matrix_to_github_output_and_locust_settings_to_github_env(tmp_path, capsys):
+    env_file, output = tmp_path / "env", tmp_path / "output"
+    env = {
+        "INPUT_USERS": "7",
+        "INPUT_RUNNERS": "3",
+        **COMPARE,
+        "GITHUB_ENV": str(env_file),
+        "GITHUB_OUTPUT": str(output),
+    }
+    assert inputs.main(env) == 0
+    assert env_file.read_text() == "LOCUST_USERS=7\n"  # the outputs are not Locust's
+    assert output.read_text() == "runners=3\nshards=[1,2,3]\n"
+    assert inputs.main({**env, "INPUT_RUNNERS": "0"}) == 2
+    assert "::error title=invalid workflow input::runners: expected 1 to 20, got 0" in capsys.readouterr().out
+    assert output.read_text() == "runners=3\nshards=[1,2,3]\nverdict=error\n"

@@ -55,6 +55,8 @@ def sha256(path: Path) -> str:
 
 
 def read_shard(folder: Path) -> Shard:
+    if not folder.is_dir():  # a runner that uploaded nothing, or a glob that matched nothing
+        raise NoVerdict(f"{folder}: no such folder; a shard's results are missing")
     path = folder / context.FILE
     try:
         facts = json.loads(path.read_text(encoding="utf-8"))
