@@ -56,6 +56,11 @@ def with_workers(tmp_path, name: str, workers: int, *extra: str, timeout_s: int 
             if proc.poll() is None:
                 proc.kill()
             proc.wait(30)
+        if gate.poll() is None:
+            gate.kill()
+            gate.wait(30)
+        gate.stdout.close()
+        gate.stderr.close()
     verdict = json.loads((tmp_path / name / "verdict.json").read_text())
     return subprocess.CompletedProcess(cmd, code, out, "".join(err)), verdict
 
@@ -66,19 +71,21 @@ def entries(tmp_path, name: str) -> set[str]:
 
 
 def test_workers_elsewhere_give_what_two_local_processes_give(tmp_path):
+    """The same entries, rules and samples from two processes; on a trial of
+    20 s a rule may come out undecided (exit 3), never failed."""
     proc, verdict = with_workers(tmp_path, "workers", 2)
-    assert proc.returncode == 0, explain(proc, verdict)
     local = subprocess.run(
         gate_command(tmp_path, "local", "--processes", "2"), cwd=ROOT, capture_output=True, text=True
     )
     local_verdict = json.loads((tmp_path / "local" / "verdict.json").read_text())
-    assert local.returncode == 0, explain(local, local_verdict)
+    for run, found in ((proc, verdict), (local, local_verdict)):
+        assert run.returncode in (0, 3) and not found["problems"], explain(run, found)
+        assert "fail" not in {r["status"] for r in found["results"]}, explain(run, found)
     assert entries(tmp_path, "workers") == entries(tmp_path, "local")
-    assert [(r["name"], r["status"]) for r in verdict["results"]] == [
-        (r["name"], r["status"]) for r in local_verdict["results"]
-    ]
-    info = json.loads((tmp_path / "workers" / "locust_run_info.json").read_text())
-    assert len(info["samples_per_process"]) == 2  # both workers' samples reached the master
+    assert [r["name"] for r in verdict["results"]] == [r["name"] for r in local_verdict["results"]]
+    for name in ("workers", "local"):
+        info = json.loads((tmp_path / name / "locust_run_info.json").read_text())
+        assert len(info["samples_per_process"]) == 2  # both workers' samples reached the master
 
     slowed, slowed_verdict = with_workers(tmp_path, "slowed", 2, "--backend-env", "BACKEND_API_LATENCY_MS=40")
     assert slowed.returncode == 1, explain(slowed, slowed_verdict)
