@@ -526,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare_results(folder)
         return gate(args, env, out, err)
     except KeyboardInterrupt:
+        # torn down: a Ctrl-C more while the reports are written must not cut them short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         verdict = Verdict(problems=["interrupted; backend torn down, no verdict"])
     except Exception as exc:  # noqa: BLE001 - every outcome is reported, never a traceback
         verdict = check_cli.verdict_for(exc, folder)

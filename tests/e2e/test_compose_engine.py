@@ -177,7 +177,7 @@ def test_ctrl_c_twice_still_tears_everything_down(tmp_path):
     time.sleep(1.5)  # the teardown has begun
     os.killpg(gate.pid, signal.SIGINT)
     out, err = gate.communicate(timeout=300)
-    assert gate.returncode == 3, out[-2000:] + err[-3000:]
+    assert gate.returncode == 3, f"exit {gate.returncode}\n" + err[-6000:]
     verdict = json.loads((results / "verdict.json").read_text())
     assert any("interrupted" in p for p in verdict["problems"]), verdict
     assert leftovers() == []
