@@ -100,7 +100,8 @@ PROCESS_FIXTURES = {"pg_server", "database_url", "live_backend", "procs"}
 
 # End-to-end load runs wait on the clock more than they use the CPU, so two run at once, one from each
 # of these xdist groups (balanced by their duration); the other tests run on the remaining workers.
-LOAD_GROUPS = {"test_any_service": "load-1", "test_compare_gate": "load-1"}  # every other e2e module: "load-2"
+# Two load runs at most at once, the groups' durations about even; every other e2e module: "load-2".
+LOAD_GROUPS = {"test_any_service": "load-1", "test_shards_gate": "load-1", "test_resource_rules": "load-1"}
 
 
 def pytest_collection_modifyitems(config, items) -> None:

@@ -186,7 +186,8 @@ def test_what_is_accepted_can_be_read_back(live_backend):
 
 
 def test_the_cpu_knobs_slow_the_calls_they_name(tmp_path):
-    """BACKEND_GET_CPU_US: GETs take at least that long; POSTs do not."""
+    """BACKEND_GET_CPU_US: GETs take at least that much CPU time, so at least
+    that long; POSTs do not (on a busy machine both take longer)."""
     import os
     import statistics
 
@@ -205,4 +206,4 @@ def test_the_cpu_knobs_slow_the_calls_they_name(tmp_path):
                 start = time.perf_counter()
                 client.get(location)
                 gets.append(time.perf_counter() - start)
-    assert min(gets) >= 0.020 and statistics.median(posts) < 0.020, (posts, gets)
+    assert min(gets) >= 0.020 and statistics.median(gets) - statistics.median(posts) >= 0.015, (posts, gets)
