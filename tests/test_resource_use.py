@@ -16,6 +16,7 @@ from perfgate.samples import RawSamples, Samples
 from perfgate.thresholds import parse
 
 T0 = 1_800_000_000.0
+HEAD = "time,session,side,method,cpu_s,memory_bytes\n"
 TRIAL_S, GAP_S, RATE = 30.0, 10.0, 50  # 50 requests a second per side
 
 
@@ -34,11 +35,14 @@ def raw_of(sides: list[str], n: int) -> RawSamples:
     return RawSamples(Path("raw.csv"), ok, {})
 
 
-def write_readings(path: Path, rows: list[tuple[float, str, float, float]], method: str = "proc") -> Path:
+def write_readings(path: Path, rows: list[tuple], method: str = "proc") -> Path:
+    """Rows of (time, side, cpu, memory[, session]); the session is the trial's by default."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
-        writer.writerows([(f"{t:.3f}", side, method, f"{cpu:.6f}", int(mem)) for t, side, cpu, mem in rows])
+        for t, side, cpu, mem, *session in rows:
+            mark = session[0] if session else f"s{int((t - T0 + 5) // (TRIAL_S + GAP_S))}"
+            writer.writerow((f"{t:.3f}", mark, side, method, f"{cpu:.6f}", int(mem)))
     return path
 
 
@@ -190,19 +194,14 @@ def test_a_counter_that_dips_between_reads_never_counts_back(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("time,side\n", ":1: expected the header time,side,method,cpu_s,memory_bytes"),
-        ("time,side,method,cpu_s,memory_bytes\n1800000000,candidate,proc,1\n", ":2: expected 5 columns, got 4"),
-        (
-            "time,side,method,cpu_s,memory_bytes\n1800000000,candidate,guess,1,2\n",
-            ":2: method must be one of cgroup, proc",
-        ),
-        (
-            "time,side,method,cpu_s,memory_bytes\n1800000000,candidate,proc,-1,2\n",
-            ":2: cpu_s must be a finite number of at least 0",
-        ),
-        ("time,side,method,cpu_s,memory_bytes\n1800000000,candidate,proc,nan,2\n", ":2: cpu_s must be a finite number"),
-        ("time,side,method,cpu_s,memory_bytes\n12,candidate,proc,1,2\n", ":2: time must be a Unix time"),
-        ("time,side,method,cpu_s,memory_bytes\n1800000000,,proc,1,2\n", ":2: side must be a name"),
+        ("time,side\n", ":1: expected the header time,session,side,method,cpu_s,memory_bytes"),
+        (f"{HEAD}1800000000,s,candidate,proc,1\n", ":2: expected 6 columns, got 5"),
+        (f"{HEAD}1800000000,s,candidate,guess,1,2\n", ":2: method must be one of cgroup, proc"),
+        (f"{HEAD}1800000000,s,candidate,proc,-1,2\n", ":2: cpu_s must be a finite number of at least 0"),
+        (f"{HEAD}1800000000,s,candidate,proc,nan,2\n", ":2: cpu_s must be a finite number"),
+        (f"{HEAD}12,s,candidate,proc,1,2\n", ":2: time must be a Unix time"),
+        (f"{HEAD}1800000000,s,,proc,1,2\n", ":2: side must be a name"),
+        (f"{HEAD}1800000000,,candidate,proc,1,2\n", ":2: session must be a name"),
     ],
 )
 def test_readings_that_cannot_be_what_the_gate_wrote_are_no_verdict_naming_the_line(tmp_path, text, expected):
@@ -238,3 +237,65 @@ def test_the_thresholds_schema_takes_resource_rules_and_refuses_unknown_ones(tmp
     with pytest.raises(ConfigError, match=r"\$\.resources\.peak_memory_mb"):
         thresholds({"resources": {"peak_memory_mb": 0}}, tmp_path)
     json.dumps(limits.resource_rules[0].__dict__)  # plain data
+
+
+def test_a_trial_s_readings_are_its_own_sampler_s_even_when_the_last_one_s_run_late(tmp_path):
+    """The previous trial's sampler read on for 7 s past its stop (a slow Locust exit), well into
+    where this trial's readings lie; its counter is that of processes already gone."""
+    rows = readings(4, {"baseline": (1.0, 1e8), "candidate": (1.0, 1e8)})
+    late = []
+    for start, _, stop in spans(4)[:-1]:
+        for side in ("baseline", "candidate"):
+            late += [
+                (t, side, 500.0, 1e8, f"s{int((start - T0) // (TRIAL_S + GAP_S))}")
+                for t in np.arange(stop + 2.5, stop + 7, 0.5)
+            ]
+    path = write_readings(tmp_path / "r.csv", rows + late)
+    info = RunInfo(tmp_path / "i.json", trials=spans(4))
+    found = resource_use.uses(
+        raw_of(["baseline", "candidate"], 4),
+        info,
+        resource_use.load(path),
+        {"baseline": "baseline", "candidate": "candidate"},
+        5.0,
+    )
+    assert [round(u.cpu_ms_per_request, 2) for u in found["candidate"]] == [1.0] * 4
+
+
+def test_a_span_with_a_gap_in_its_readings_or_next_to_no_cpu_is_not_judged(tmp_path):
+    gapped = [
+        r
+        for r in readings(4, {"baseline": (1.0, 1e8), "candidate": (1.0, 1e8)})
+        if not (r[1] == "candidate" and 10 < (r[0] - T0) % 40 < 20)
+    ]
+    verdict = Verdict()
+    info = RunInfo(tmp_path / "i.json", trials=spans(4))
+    path = write_readings(tmp_path / "gapped.csv", gapped)
+    resource_use.judge_resources(
+        verdict, raw_of(["baseline", "candidate"], 4), info, thresholds(RULES, tmp_path), path, compare=True
+    )
+    assert {r.status for r in verdict.results} == {ERROR} and "gaps in them" in verdict.results[0].message
+    # a tree that holds next to nothing of the service (a `docker run` client): no crash, not judged
+    verdict = judged(tmp_path, 4, {"baseline": (0.0, 1e7), "candidate": (1.0, 1e8)})
+    assert {r.status for r in verdict.results} == {ERROR}
+    assert "next to no CPU" in verdict.results[0].message
+
+
+def test_without_raw_samples_resource_limits_are_not_judged(tmp_path):
+    import shutil
+
+    from perfgate import check_cli
+    from tests.conftest import FIXTURES
+
+    shutil.copytree(FIXTURES / "healthy", tmp_path / "run")
+    (tmp_path / "run" / "locust_raw.csv").unlink()
+    path = tmp_path / "t.json"
+    path.write_text(
+        json.dumps(
+            {"entries": {}, "aggregate": {"failure_ratio": 0.5}, "stall": False, "resources": {"peak_memory_mb": 800}}
+        )
+    )
+    args = check_cli.build_parser().parse_args(["--results", str(tmp_path / "run"), "--thresholds", str(path)])
+    verdict, _ = check_cli.evaluate(args)
+    [limit] = [r for r in verdict.results if r.metric == "peak_memory_mb"]
+    assert limit.status == ERROR and "raw samples" in limit.message and verdict.status != "pass"

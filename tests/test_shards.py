@@ -185,3 +185,10 @@ def test_the_merge_never_writes_into_a_shard(tmp_path, thresholds, capsys):
     code = run.main(["merge", *map(str, shards), "--results", str(shards[0]), "--thresholds", str(thresholds)])
     assert code == 2 and "one of the shards' folders" in capsys.readouterr().err
     assert sorted(p.name for p in shards[0].rglob("*")) == before
+
+
+def test_a_stray_folder_named_like_a_trial_is_left_alone(tmp_path, thresholds):
+    shards = shard_set(tmp_path, thresholds, AGREE)
+    (shards[0] / "trial-notes").mkdir()
+    code, verdict = merge(tmp_path, shards, thresholds)
+    assert code == 0 and "over 9 trials" in rule(verdict)["message"]

@@ -36,7 +36,7 @@ from perfgate.check import ERROR, Verdict, check
 from perfgate.compare import compare_run
 from perfgate.errors import EXIT_NO_VERDICT, ConfigError, NoVerdict
 from perfgate.github import GitHub
-from perfgate.resource_use import judge_resources
+from perfgate.resource_use import judge_resources, not_judged
 from perfgate.resources import SUFFIX as RESOURCES
 from perfgate.samples import CANDIDATE
 from perfgate.thresholds import CONTROL_CHARACTERS
@@ -99,6 +99,7 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         if limits.stall or args.compare:  # they are evidence only for these
             stall_note = f'; cannot look for stalls (for plain Locust output set "stall": false in {args.thresholds})'
             verdict.problems.append(f"{exc}{stall_note}" if limits.stall else str(exc))
+        not_judged(verdict, limits, args.compare, f"requests per side are counted from the raw samples: {exc}")
         return verdict, None
     if limits.stall:
         found, problems = stalls.judge(raw, run.run_info, limits.stall)

@@ -48,6 +48,8 @@ METHODS = {"proc", "cgroup"}
 # Two rows a second per side, about 40 bytes each: a day of load writes about 14 MB.
 MAX_BYTES = 256 * 10**6
 GAP_S = 30.0  # readings further than this outside a trial's span belong to no trial
+MAX_GAP_S = 3.0  # readings every 0.5 s: a span with a longer gap between two was not watched
+MIN_CPU_S = 0.05  # five clock ticks: a side that spent less in a judged span was not what was read
 MB = 1e6
 # The interval's floor when every trial's ratio is the same (a memory that never moves): the readings' own grain.
 FLOOR_LOG = 1e-3
@@ -61,6 +63,7 @@ class Readings:
     times: np.ndarray
     cpu_s: np.ndarray
     memory: np.ndarray
+    sessions: np.ndarray  # the sampler each reading came from, numbered: one per trial
 
 
 @dataclass(frozen=True)
@@ -106,24 +109,27 @@ def load(path: Path) -> dict[str, Readings]:
     rows = csv.reader(io.StringIO(text, newline=""))
     if next(rows, None) != COLUMNS:
         raise NoVerdict(f"{path}:1: expected the header {','.join(COLUMNS)}")
-    found: dict[str, tuple[str, list[tuple[float, float, float]]]] = {}
+    found: dict[str, tuple[str, list[tuple[float, float, float, int]]]] = {}
+    sessions: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
         if len(row) != len(COLUMNS):
             raise NoVerdict(f"{path}:{line}: expected {len(COLUMNS)} columns, got {len(row)}")
-        time, side, method = _number(path, line, "time", row[0]), row[1], row[2]
+        time, session, side, method = _number(path, line, "time", row[0]), row[1], row[2], row[3]
         if not MIN_TIME <= time <= MAX_TIME:
             raise NoVerdict(f"{path}:{line}: time must be a Unix time, got {row[0][:40]!r}")
-        if not side or CONTROL_CHARACTERS.search(side) or len(side) > 100:
-            raise NoVerdict(f"{path}:{line}: side must be a name such as 'candidate', got {side[:40]!r}")
+        for column, text in (("session", session), ("side", side)):
+            if not text or CONTROL_CHARACTERS.search(text) or len(text) > 100:
+                raise NoVerdict(f"{path}:{line}: {column} must be a name such as 'candidate', got {text[:40]!r}")
         if method not in METHODS:
             raise NoVerdict(f"{path}:{line}: method must be one of {', '.join(sorted(METHODS))}, got {method[:40]!r}")
-        cpu, memory = _number(path, line, "cpu_s", row[3]), _number(path, line, "memory_bytes", row[4])
-        found.setdefault(side, (method, []))[1].append((time, cpu, memory))
+        cpu, memory = _number(path, line, "cpu_s", row[4]), _number(path, line, "memory_bytes", row[5])
+        code = sessions.setdefault(session, len(sessions))
+        found.setdefault(side, (method, []))[1].append((time, cpu, memory, code))
     out = {}
     for side, (method, values) in found.items():
         values.sort(key=lambda v: v[0])
-        times, cpu, memory = (np.array(column) for column in zip(*values, strict=True))
-        out[side] = Readings(method, times, cpu, memory)
+        times, cpu, memory, codes = (np.array(column) for column in zip(*values, strict=True))
+        out[side] = Readings(method, times, cpu, memory, codes)
     return out
 
 
@@ -158,15 +164,29 @@ def use_in(
     t0: float,
 ) -> Use | None:
     """The side's use over `span`, from its readings inside `bounds` (its
-    trial's); None unless readings come before and after the span and the
-    side completed a request in it."""
+    trial's) taken by the one sampler whose readings cover the whole span
+    (each trial's backends are new processes, their counters started
+    again). None unless there is one, with no two readings in the span more
+    than MAX_GAP_S apart (a reader that stopped), the side completed a
+    request in the span and spent at least MIN_CPU_S in it (else the tree
+    holds next to nothing of the service: a `docker run` client)."""
     keep = (readings.times >= bounds[0]) & (readings.times <= bounds[1])
-    t, mem = readings.times[keep], readings.memory[keep]
-    # a process can vanish between the listing and its read: the counter never goes back
-    cpu = np.maximum.accumulate(readings.cpu_s[keep]) if keep.any() else readings.cpu_s[keep]
     start, end = span
     requests = _count(times, start, end)
-    if len(t) < 2 or t[0] > start or t[-1] < end or not requests:
+    covering = [
+        mine
+        for code in np.unique(readings.sessions[keep])
+        if (mine := keep & (readings.sessions == code)).sum() >= 2
+        and readings.times[mine][0] <= start
+        and readings.times[mine][-1] >= end
+    ]
+    if not covering or not requests:
+        return None
+    t, mem = readings.times[covering[0]], readings.memory[covering[0]]
+    # a process can vanish between the listing and its read: the counter never goes back
+    cpu = np.maximum.accumulate(readings.cpu_s[covering[0]])
+    first, last = int(np.searchsorted(t, start, side="right")) - 1, int(np.searchsorted(t, end, side="left"))
+    if float(np.diff(t[first : last + 1]).max()) > MAX_GAP_S:
         return None
 
     def peak(low: float, high: float) -> float:
@@ -176,12 +196,15 @@ def use_in(
 
     edges = np.append(np.arange(start, end, window_s), end)
     at = np.interp(edges, t, cpu)
+    spent, top = float(at[-1] - at[0]), peak(start, end)
+    if spent < MIN_CPU_S or top <= 0:
+        return None
     windows = tuple(
         (lo - t0, float(at[i + 1] - at[i]), _count(times, lo, hi), peak(lo, hi))
         for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
         if hi - lo >= window_s / 2
     )
-    return Use(float(at[-1] - at[0]), requests, peak(start, end), windows)
+    return Use(spent, requests, top, windows)
 
 
 def trial_bounds(spans: list[tuple[float, float, float]]) -> list[tuple[float, float]]:
@@ -338,9 +361,16 @@ def missing_reason(side: str, path: Path, reasons: dict[str, str] | None) -> str
     if said.startswith("unavailable: "):
         return f"the {side}'s CPU and memory could not be read: {said.removeprefix('unavailable: ')}"
     return (
-        f"no readings of the {side} in {path} covering the judged spans (perf-gate reads them while "
-        "Locust runs; a run of Locust alone has none)"
+        f"no usable readings of the {side} in {path} over the judged spans: none (perf-gate reads them "
+        "while Locust runs; a run of Locust alone has none), gaps in them, or next to no CPU spent (the "
+        "service may run outside the processes the gate started, e.g. in a container a command started)"
     )
+
+
+def not_judged(verdict: Verdict, limits: Thresholds, compare: bool, reason: str) -> None:
+    """Every resource rule and limit, when what they are judged from cannot be read."""
+    verdict.results += [unjudged(rule, reason) for rule in (limits.resource_rules if compare else [])]
+    verdict.results += [limit_result(lim, None, [], reason) for lim in limits.resource_limits]
 
 
 def judge_resources(
@@ -363,8 +393,7 @@ def judge_resources(
     except NoVerdict as exc:
         if not rules and not limits.resource_limits:
             verdict.warnings.append(f"resource readings not shown: {exc}")
-        verdict.results += [unjudged(rule, str(exc)) for rule in rules]
-        verdict.results += [limit_result(lim, None, [], str(exc)) for lim in limits.resource_limits]
+        not_judged(verdict, limits, compare, str(exc))
         return
     sides = {BASELINE: BASELINE, CANDIDATE: CANDIDATE} if compare else {CANDIDATE: ""}
     found = uses(raw, info, readings, sides, limits.window_s)
@@ -373,6 +402,10 @@ def judge_resources(
             verdict.resources.append(total)
     why = {side: missing_reason(side, path, reasons) for side in sides}
     cand = next((u for u in verdict.resources if u.side == CANDIDATE), None)
+    judged = sum(1 for span in judged_spans(raw, info, limits.window_s) if span)
+    if cand is not None and cand.trials < judged:  # a limit holds over every trial, not the ones that were read
+        why[CANDIDATE] = f"readings cover {cand.trials} of the {judged} trials; " + why[CANDIDATE]
+        cand = None
     for lim in limits.resource_limits:
         metric = "cpu_ms_per_request" if lim.metric == "cpu_ms_per_request" else "peak_memory_mb"
         windows = [w for u in found.get(CANDIDATE, []) if u for w in _window_values(metric, u)]

@@ -17,14 +17,17 @@ Two ways to read a side, chosen per side and named in the readings:
   shared buffers) once, not once per process as resident sizes would.
 
 A `Sampler` reads every side a few times a second while Locust runs and
-writes one CSV row per side per read (`<prefix>_resources.csv`): the CPU
-counter is cumulative, so the checker reads it at the edges of the judged
-span, and the memory samples give its peak.
+writes one CSV row per side per read (`<prefix>_resources.csv`), each
+marked with the sampler's own session (one per trial: a trial's backends
+are new processes whose counters start again): the CPU counter is
+cumulative, so the checker reads it at the edges of the judged span, and
+the memory samples give its peak.
 """
 
 import csv
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,7 @@ from typing import Protocol
 
 import psutil
 
-COLUMNS = ["time", "side", "method", "cpu_s", "memory_bytes"]
+COLUMNS = ["time", "session", "side", "method", "cpu_s", "memory_bytes"]
 SUFFIX = "_resources.csv"  # after the prefix: locust_resources.csv
 INTERVAL_S = 0.5  # often enough for the peak of a memory that grows over seconds
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -156,11 +159,12 @@ def containers(pids: list[int], root: Path = CGROUP_ROOT, proc: Path = Path("/pr
 
 class Sampler:
     """Reads each side's meter every INTERVAL_S on a thread of its own and
-    writes the rows to `path`; a side whose meter stops answering is left out
-    from then on (the checker says so when its span has no reading)."""
+    writes the rows to `path`; a read that fails writes no row, and the
+    checker refuses a span with a gap in its readings."""
 
     def __init__(self, path: Path, meters: dict[str, Meter], clock: Callable[[], float] = time.time):
         self.path, self.meters, self.clock = path, meters, clock
+        self.session = uuid.uuid4().hex[:16]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="perfgate-resources", daemon=True)
 
@@ -175,14 +179,19 @@ class Sampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        self._sample()
-        self._file.close()
+        if not self._thread.is_alive():  # else it still writes: the file is left to it
+            self._sample()
+            self._file.close()
 
     def _sample(self) -> None:
         for side, meter in self.meters.items():
-            reading = meter.read()
+            try:
+                reading = meter.read()
+            except Exception:  # noqa: BLE001 - a reader that fails leaves a gap, which the checker refuses
+                reading = None
             if reading is not None:
-                row = [f"{self.clock():.3f}", side, meter.method, f"{reading.cpu_s:.4f}", reading.memory_bytes]
+                row = [f"{self.clock():.3f}", self.session, side, meter.method, f"{reading.cpu_s:.4f}"]
+                row.append(reading.memory_bytes)
                 self._writer.writerow(row)
         self._file.flush()
 

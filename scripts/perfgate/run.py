@@ -272,6 +272,7 @@ def run_locust(
     finally:
         if copier is not None:
             copier.join(5)
+            proc.stderr.close()
     if "gave up" in joined:
         connected = joined[0] if joined[0] != "gave up" else "none"
         raise NoVerdict(
@@ -283,7 +284,7 @@ def run_locust(
 
 def worker_command(args: argparse.Namespace) -> str:
     """What each worker elsewhere runs, for this trial's master (a worker stops when its master does)."""
-    host = "<this machine's address>" if args.master_bind_host == "*" else args.master_bind_host
+    host = "<this machine's address>" if args.master_bind_host in ("*", "0.0.0.0", "::") else args.master_bind_host
     return (
         f"waiting up to {args.workers_timeout:g} s for {args.expect_workers} Locust worker(s); start each with: "
         f"locust --worker --master-host {host} --master-port {args.master_bind_port} -f {args.locustfile},{PLUGIN}"

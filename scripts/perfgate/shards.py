@@ -67,8 +67,8 @@ def read_shard(folder: Path) -> Shard:
     if not isinstance(facts, dict) or not isinstance(facts.get("shard"), str):
         raise ConfigError(f"{folder}: not a shard's results (run with perf-gate --compare-to REF --shard I/N)")
     index, _, count = facts["shard"].partition("/")
-    found = sorted(folder.glob("trial-*"), key=lambda p: int(p.name.removeprefix("trial-") or 0))
-    found = [p for p in found if p.is_dir() and p.name.removeprefix("trial-").isdigit()] or [folder]
+    numbered = [p for p in folder.glob("trial-*") if p.is_dir() and p.name.removeprefix("trial-").isdigit()]
+    found = sorted(numbered, key=lambda p: int(p.name.removeprefix("trial-"))) or [folder]
     firsts = facts.get("candidate_first")
     if not isinstance(firsts, list) or len(firsts) != len(found) or not all(isinstance(f, bool) for f in firsts):
         raise NoVerdict(f"{path}: candidate_first must name the start order of each of its {len(found)} trial(s)")
