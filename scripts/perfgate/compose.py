@@ -78,11 +78,12 @@ def run(cwd: Path, env: Mapping[str, str], args: list[str], out: TextIO | None =
                 out.flush()
 
     reader = threading.Thread(target=copy, daemon=True)
-    reader.start()
     interrupted = False
     deadline = None
     while True:
-        try:
+        try:  # from the start: a Ctrl-C however early is passed on, never leaves the command running
+            if not reader.is_alive() and reader.ident is None:
+                reader.start()
             proc.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
             break
         except KeyboardInterrupt:
