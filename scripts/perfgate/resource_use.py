@@ -42,7 +42,7 @@ from perfgate.errors import NoVerdict
 from perfgate.resources import COLUMNS
 from perfgate.results import RunInfo
 from perfgate.samples import BASELINE, CANDIDATE, MAX_TIME, MIN_TIME, RawSamples
-from perfgate.thresholds import CONTROL_CHARACTERS, SERVICE, Limit, ResourceRule, Thresholds
+from perfgate.thresholds import CONTROL_CHARACTERS, RESOURCE_MEASURES, SERVICE, Limit, ResourceRule, Thresholds
 
 METHODS = {"proc", "cgroup"}
 # Two rows a second per side, about 40 bytes each: a day of load writes about 14 MB.
@@ -79,6 +79,10 @@ class Use:
     @property
     def cpu_ms_per_request(self) -> float:
         return 1000 * self.cpu_s / self.requests
+
+    @property
+    def peak_memory_mb(self) -> float:
+        return self.peak_bytes / MB
 
 
 def _number(path: Path, line: int, column: str, cell: str) -> float:
@@ -253,18 +257,18 @@ def totals(side: str, method: str, found: list[Use | None]) -> SideUse | None:
 
 def value(metric: str, use: Use) -> float:
     """A rule's measure of one trial: CPU ms per request, or peak memory in MB."""
-    return use.cpu_ms_per_request if metric.startswith("cpu") else use.peak_bytes / MB
+    return float(getattr(use, metric))
 
 
 def pooled(metric: str, found: list[Use]) -> float:
     """Over several trials: CPU ms per request of them all, or the highest peak in MB."""
-    if metric.startswith("cpu"):
+    if metric == "cpu_ms_per_request":
         return 1000 * sum(u.cpu_s for u in found) / sum(u.requests for u in found)
     return max(u.peak_bytes for u in found) / MB
 
 
 def _window_values(metric: str, use: Use) -> list[tuple[float, float]]:
-    if metric.startswith("cpu"):
+    if metric == "cpu_ms_per_request":
         return [(t, 1000 * cpu / n) for t, cpu, n, _ in use.windows if n]
     return [(t, peak / MB) for t, _, _, peak in use.windows]
 
@@ -283,7 +287,7 @@ def limit_result(limit: Limit, use: SideUse | None, per_window: list[tuple[float
     if use is None:
         label = f"{metric_label(limit.metric)} of {SERVICE}"
         return RuleResult(SERVICE, limit.metric, limit.value, None, ERROR, f"{label}: not judged: {why}")
-    result = judge(limit, use.cpu_ms_per_request if limit.metric == "cpu_ms_per_request" else use.peak_memory_mb)
+    result = judge(limit, getattr(use, limit.metric))
     result.per_window = per_window or None
     return result
 
@@ -314,7 +318,7 @@ def rule_result(
             f"this run had {len(pairs)} (--trials {MIN_TRIALS_FOR_SPREAD}, or a comparison's run time of "
             f"{MIN_TRIALS_FOR_SPREAD * 30} s or more)",
         )
-    metric = "cpu_ms_per_request" if rule.metric == "cpu_per_request" else "peak_memory_mb"
+    metric = RESOURCE_MEASURES[rule.metric]
     ys = np.array([math.log(value(metric, c) / value(metric, b)) for b, c, _ in pairs])
     order = None
     if candidate_first is not None and len(candidate_first) == len(base):
@@ -333,7 +337,7 @@ def rule_result(
     )
     advice = None
     if status == FAIL:
-        per = " per request" if metric.startswith("cpu") else ""
+        per = " per request" if metric == "cpu_ms_per_request" else ""
         text += f": regression ({fmt(metric, b)} -> {fmt(metric, c)}{per})"
     elif status == INCONCLUSIVE:
         advice = trials_advice(crossing_factor(ratio, low, high, rule.tolerance), len(ys), trial_s)
@@ -407,8 +411,7 @@ def judge_resources(
         why[CANDIDATE] = f"readings cover {cand.trials} of the {judged} trials; " + why[CANDIDATE]
         cand = None
     for lim in limits.resource_limits:
-        metric = "cpu_ms_per_request" if lim.metric == "cpu_ms_per_request" else "peak_memory_mb"
-        windows = [w for u in found.get(CANDIDATE, []) if u for w in _window_values(metric, u)]
+        windows = [w for u in found.get(CANDIDATE, []) if u for w in _window_values(lim.metric, u)]
         verdict.results.append(limit_result(lim, cand, windows, why[CANDIDATE]))
     spans = info.spans()
     trial_s = statistics.median(stop - start for start, _, stop in spans) if spans else 0.0

@@ -11,6 +11,7 @@ from typing import TextIO
 from perfgate import charts
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict, fmt, metric_label
 from perfgate.context import RunContext
+from perfgate.thresholds import RESOURCE_MEASURES
 
 ICONS = {PASS: "✅ pass", FAIL: "❌ fail", ERROR: "⛔ error", INCONCLUSIVE: "⚠️ inconclusive"}
 ORDER = {FAIL: 0, ERROR: 1, INCONCLUSIVE: 2, PASS: 3}  # what needs reading first
@@ -163,9 +164,9 @@ def _ms(value: float | None) -> str:
 
 def _value(r: RuleResult, value: float | None) -> str:
     """A compared value: a percentile in ms, or what the service spent."""
-    resource = {"cpu_per_request_regression": "cpu_ms_per_request", "peak_memory_regression": "peak_memory_mb"}
-    if value is not None and r.metric in resource:
-        return fmt(resource[r.metric], value)
+    measure = RESOURCE_MEASURES.get(r.metric.removesuffix("_regression"))
+    if value is not None and measure:
+        return fmt(measure, value)
     return _ms(value)
 
 

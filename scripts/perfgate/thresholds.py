@@ -39,8 +39,10 @@ PERCENTILE_COLUMNS = {
 MIN_METRICS = {"min_rps", "min_requests"}
 METRICS = [*PERCENTILE_COLUMNS, "avg_ms", "max_ms", "failure_ratio", *sorted(MIN_METRICS)]
 # What the service spends (perfgate.resource_use): limits, and the rules against the baseline.
-RESOURCE_METRICS = ["cpu_ms_per_request", "peak_memory_mb"]
-RESOURCE_RULES = ["cpu_per_request", "peak_memory"]
+# A rule against the baseline, and the measure it compares: the limit of the same name.
+RESOURCE_MEASURES = {"cpu_per_request": "cpu_ms_per_request", "peak_memory": "peak_memory_mb"}
+RESOURCE_RULES = list(RESOURCE_MEASURES)
+RESOURCE_METRICS = list(RESOURCE_MEASURES.values())
 SERVICE = "the service"  # the entry resource rules are reported under
 
 
