@@ -157,7 +157,7 @@ def test_compose_notes_health_checks_that_run_during_the_load(tmp_path, fake_doc
         {"Name": "/odd", "Config": {"Healthcheck": {"Test": ["CMD", "true"], "Interval": "2s"}}},
     ]
     monkeypatch.setenv("DOCKER_INSPECT", json.dumps(containers))
-    checks = compose.health_checks(tmp_path, dict(os.environ), "p")
+    checks = compose.health_checks(compose.inspect(tmp_path, dict(os.environ), "p"))
     assert checks == [
         compose.HealthCheck("api", 60.0, 1.0),
         compose.HealthCheck("cache", 30.0, None),
@@ -173,9 +173,27 @@ def test_compose_notes_health_checks_that_run_during_the_load(tmp_path, fake_doc
 @pytest.mark.parametrize("answer", ["", "not json", '{"Config": {}}', '[1, "x", {"Config": null}]'])
 def test_compose_health_checks_docker_cannot_describe_are_no_note(tmp_path, fake_docker, monkeypatch, answer):
     monkeypatch.setenv("DOCKER_INSPECT", answer)
-    assert compose.health_checks(tmp_path, dict(os.environ), "p") == []
+    containers = compose.inspect(tmp_path, dict(os.environ), "p")
+    assert compose.health_checks(containers) == []
+    assert compose.container_pids(containers) == []
     with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)) as backend:
         assert backend.notes == []
+        assert backend.meter is None and "cgroups could not be found" in backend.unmetered
+
+
+def test_compose_meters_the_containers_docker_inspect_names(tmp_path, fake_docker, monkeypatch):
+    """One `docker inspect` gives both the health checks and the main processes whose cgroups are read."""
+    containers = [
+        {**inspected("db", None), "State": {"Pid": os.getpid()}},
+        {**inspected("api", None), "State": {"Pid": 0}},  # not running
+        {**inspected("odd", None), "State": {"Pid": "12"}},
+    ]
+    monkeypatch.setenv("DOCKER_INSPECT", json.dumps(containers))
+    assert compose.container_pids(compose.inspect(tmp_path, dict(os.environ), "p")) == [os.getpid()]
+    fake_docker.write_text("")
+    with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
+        pass
+    assert fake_docker.read_text().count("inspect c1 c2") == 1
 
 
 def test_compose_without_docker(tmp_path, monkeypatch):

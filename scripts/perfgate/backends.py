@@ -161,8 +161,9 @@ def compose(
                 + "\n".join(up.tail[-15:])
                 + f"\nthe services' logs end:\n{Backend(url, log).tail()}"
             )
-        notes = [health_check_note(c) for c in docker_compose.health_checks(source, env, project) if busy(c)]
-        meter = resources.containers(docker_compose.container_pids(source, env, project))
+        containers = docker_compose.inspect(source, env, project)
+        notes = [health_check_note(c) for c in docker_compose.health_checks(containers) if busy(c)]
+        meter = resources.containers(docker_compose.container_pids(containers))
         unmetered = "" if meter else "the containers' cgroups could not be found under /sys/fs/cgroup"
         try:
             yield Backend(url=url, log=log, health_path=health_path, notes=notes, meter=meter, unmetered=unmetered)

@@ -132,10 +132,10 @@ class HealthCheck:
     start_interval_s: float | None  # between checks while it starts (Docker Engine 25+)
 
 
-def health_checks(cwd: Path, env: Mapping[str, str], project: str) -> list[HealthCheck]:
-    """The health checks of the project's running containers, as Docker will
-    run them (the compose file's, else the image's; disabled ones left out).
-    Empty when Docker cannot say: this only informs a report."""
+def inspect(cwd: Path, env: Mapping[str, str], project: str) -> list[dict]:
+    """The project's running containers as `docker inspect` describes them;
+    empty when Docker cannot say, since what is read from them only informs
+    a report or meters the service."""
     try:
         ids = container_ids(cwd, env, project)
         if not ids:
@@ -146,8 +146,12 @@ def health_checks(cwd: Path, env: Mapping[str, str], project: str) -> list[Healt
         containers = json.loads(proc.stdout) if proc.returncode == 0 else []
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return []
-    if not isinstance(containers, list):
-        return []
+    return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
+
+
+def health_checks(containers: list[dict]) -> list[HealthCheck]:
+    """The containers' health checks as Docker will run them (the compose
+    file's, else the image's; disabled ones left out)."""
     found = {check for container in containers if (check := _check(container))}
     return sorted(found, key=lambda c: c.service)
 
@@ -166,21 +170,15 @@ def _check(container: dict) -> HealthCheck | None:
         return None
 
 
-def container_pids(cwd: Path, env: Mapping[str, str], project: str) -> list[int]:
-    """The main process of each of the project's running containers, whose
-    cgroup holds what the container spends; empty when Docker cannot say."""
-    try:
-        ids = container_ids(cwd, env, project)
-        if not ids:
-            return []
-        proc = subprocess.run(
-            ["docker", "inspect", "--format", "{{.State.Pid}}", *ids],
-            cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        pids = [int(line) for line in proc.stdout.split()] if proc.returncode == 0 else []
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        return []
-    return [pid for pid in pids if pid > 0]
+def container_pids(containers: list[dict]) -> list[int]:
+    """The main process of each container, whose cgroup holds what the container spends."""
+    pids = []
+    for container in containers:
+        state = container.get("State")
+        pid = state.get("Pid") if isinstance(state, dict) else None
+        if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
+            pids.append(pid)
+    return pids
 
 
 def down(cwd: Path, env: Mapping[str, str], project: str, pause_s: float = 2.0) -> list[str]:
