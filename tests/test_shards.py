@@ -187,6 +187,13 @@ def test_the_merge_never_writes_into_a_shard(tmp_path, thresholds, capsys):
     assert sorted(p.name for p in shards[0].rglob("*")) == before
 
 
+def test_a_merge_with_an_unknown_option_is_a_usage_error_with_its_report(tmp_path, thresholds):
+    out = tmp_path / "m"
+    code = run.main(["merge", "--trials-per-shard", "3", "--results", str(out), "--thresholds", str(thresholds)])
+    verdict = json.loads((out / "verdict.json").read_text())
+    assert code == 2 and "--trials-per-shard" in verdict["configuration_errors"][0]
+
+
 def test_a_stray_folder_named_like_a_trial_is_left_alone(tmp_path, thresholds):
     shards = shard_set(tmp_path, thresholds, AGREE)
     (shards[0] / "trial-notes").mkdir()

@@ -467,22 +467,24 @@ def measured(results: Path) -> bool:
     return not verdict.get("problems") and not verdict.get("configuration_errors")
 
 
-def shard_folders(argv: list[str]) -> list[Path]:
-    try:
-        return shards.build_parser().parse_args(argv).shards
-    except ConfigError:
-        return []
-
-
 def merge(argv: list[str], env: Mapping[str, str], out: TextIO, err: TextIO) -> int:
     """`perf-gate merge SHARD_RESULTS... --results OUT`: every shard's trials pooled, judged once."""
     folder = results_dir(argv)
-    if any(folder.resolve() == shard.resolve() for shard in shard_folders(argv)):
+
+    def report(exc: Exception) -> int:
+        with contextlib.suppress(ConfigError, OSError):
+            prepare_results(folder)
+        return check_cli.finish(check_cli.verdict_for(exc, folder), folder, env, out, err)
+
+    try:
+        args = shards.build_parser().parse_args(argv)  # --help prints and exits here, touching nothing
+    except ConfigError as exc:
+        return report(exc)
+    if any(folder.resolve() == shard.resolve() for shard in args.shards):
         # its reports would replace the shard's, and clearing it would delete its trials: nothing is written
         err.write(f"Error: --results {folder} is one of the shards' folders; the merge needs a folder of its own\n")
         return EXIT_USAGE
     try:
-        args = shards.build_parser().parse_args(argv)
         limits = thresholds.load(args.thresholds)
         prepare_results(folder)
         for line in shards.merge(args.shards, folder, args.thresholds, limits.exclude_ramp_up):
@@ -493,9 +495,7 @@ def merge(argv: list[str], env: Mapping[str, str], out: TextIO, err: TextIO) -> 
         say(err, f"checking the merged trials against {args.thresholds}")
         return check_cli.run_check(check_args, env, out, err)
     except Exception as exc:  # noqa: BLE001 - every outcome is reported, never a traceback
-        with contextlib.suppress(ConfigError, OSError):
-            prepare_results(folder)
-        return check_cli.finish(check_cli.verdict_for(exc, folder), folder, env, out, err)
+        return report(exc)
 
 
 def _terminate(signum: int, _frame: object) -> None:
