@@ -141,6 +141,12 @@ def test_a_side_without_readings_is_not_judged_and_the_reason_is_given(tmp_path)
     for metric in ("cpu_per_request_regression", "peak_memory_regression"):
         assert rules[metric].status == ERROR
         assert "the baseline's CPU and memory could not be read: a service at --host" in rules[metric].message
+        assert rules[metric].final  # more trials would not read it: a comparison stops adding them
+
+
+def test_a_trial_with_too_few_readings_waits_for_more_trials(tmp_path):
+    rules = by_metric(judged(tmp_path, 2, {"baseline": (1.0, 1e8), "candidate": (1.0, 1e8)}))
+    assert not any(r.final for r in rules.values())
 
 
 def test_no_readings_file_leaves_resource_rules_unjudged_never_passed(tmp_path):
@@ -152,6 +158,7 @@ def test_no_readings_file_leaves_resource_rules_unjudged_never_passed(tmp_path):
     )
     assert [r.status for r in verdict.results] == [ERROR, ERROR]
     assert "a run of Locust alone has none" in verdict.results[0].message
+    assert not any(r.final for r in verdict.results)  # the next trial may be read
 
 
 def test_without_rules_or_readings_nothing_is_added(tmp_path):

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from perfgate import gate_options, run
+from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, RuleResult, Verdict
 from tests.conftest import ROOT
 
 
@@ -190,3 +191,15 @@ def test_schema_prints_the_thresholds_schema_for_editors_elsewhere(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["title"] == "perf gate thresholds"
     assert list(tmp_path.iterdir()) == []  # it writes no reports
+
+
+def test_a_comparison_stops_when_its_rules_are_decided_or_can_never_be():
+    def rule(metric: str, status: str, final: bool = False) -> RuleResult:
+        return RuleResult("x", metric, 0.05, None, status, "", final=final)
+
+    latency = rule("p50_regression", PASS)
+    assert run.decided(Verdict(results=[latency, rule("p95_regression", FAIL)]))
+    assert not run.decided(Verdict(results=[latency, rule("p95_regression", INCONCLUSIVE)]))
+    assert not run.decided(Verdict(results=[latency, rule("cpu_per_request_regression", ERROR)]))  # too few trials
+    assert run.decided(Verdict(results=[latency, rule("cpu_per_request_regression", ERROR, final=True)]))
+    assert not run.decided(Verdict(results=[rule("p95_ms", PASS)]))  # no regression rule: nothing decided

@@ -72,6 +72,7 @@ class RuleResult:
     window_s: float | None = None
     # a comparison judged over fresh-start trials: each trial's own candidate/baseline ratio, in trial order
     trial_ratios: list[float] | None = None
+    final: bool = False  # not judged, and more trials cannot change that (the service cannot be read)
     advice: str | None = None  # a rule not decided: what would decide it
     runner_ratios: list[float] | None = None  # a merge of runners: each runner's own ratio, by runner number
 

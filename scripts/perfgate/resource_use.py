@@ -292,10 +292,10 @@ def limit_result(limit: Limit, use: SideUse | None, per_window: list[tuple[float
     return result
 
 
-def unjudged(rule: ResourceRule, reason: str) -> RuleResult:
+def unjudged(rule: ResourceRule, reason: str, final: bool = False) -> RuleResult:
     metric = f"{rule.metric}_regression"
     text = f"{metric_label(rule.metric)} of {SERVICE}: not judged: {reason}"
-    return RuleResult(SERVICE, metric, rule.tolerance, None, ERROR, text)
+    return RuleResult(SERVICE, metric, rule.tolerance, None, ERROR, text, final=final)
 
 
 def rule_result(
@@ -360,9 +360,14 @@ def rule_result(
     )
 
 
+def unavailable(side: str, reasons: dict[str, str] | None) -> bool:
+    """The side had no meter: the run could not read it at all."""
+    return (reasons or {}).get(side, "").startswith("unavailable: ")
+
+
 def missing_reason(side: str, path: Path, reasons: dict[str, str] | None) -> str:
     said = (reasons or {}).get(side, "")
-    if said.startswith("unavailable: "):
+    if unavailable(side, reasons):
         return f"the {side}'s CPU and memory could not be read: {said.removeprefix('unavailable: ')}"
     return (
         f"no usable readings of the {side} in {path} over the judged spans: none (perf-gate reads them "
@@ -418,7 +423,8 @@ def judge_resources(
     for rule in rules:
         lacking = [side for side in sides if not any(found.get(side, []))]
         if lacking:
-            verdict.results.append(unjudged(rule, why[lacking[0]]))
+            unreadable = any(unavailable(side, reasons) for side in lacking)
+            verdict.results.append(unjudged(rule, why[lacking[0]], final=unreadable))
             continue
         verdict.results.append(
             rule_result(

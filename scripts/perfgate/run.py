@@ -213,14 +213,20 @@ def all_decided(
     folders: list[Path], args: argparse.Namespace, check_args: argparse.Namespace, limits, firsts: list[bool] | None
 ) -> bool:
     """Whether every regression rule is decided (pass or fail) on the trials so far,
-    at the sequential run's confidence: the look that may stop the run."""
+    at the sequential run's confidence, or cannot be judged however many trials
+    are made (a side whose CPU and memory cannot be read): the look that may
+    stop the run."""
     trials.merge(folders, args.results, PREFIX, limits.exclude_ramp_up, firsts)
     try:
         verdict, _ = check_cli.evaluate(check_args)
     except Exception:  # noqa: BLE001 - an unreadable look is no decision: go on loading
         return False
+    return decided(verdict)
+
+
+def decided(verdict: Verdict) -> bool:
     rules = [r for r in verdict.results if r.metric.endswith("_regression")]
-    return bool(rules) and all(r.status in (PASS, FAIL) for r in rules)
+    return bool(rules) and all(r.status in (PASS, FAIL) or r.final for r in rules)
 
 
 def start_order(first: list[str], n: int) -> list[str]:
