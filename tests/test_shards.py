@@ -146,6 +146,15 @@ def test_runner_disagreement_is_an_f_test_and_agreement_pools_the_trials():
     assert len(pooled.runner_ratios) == 3
 
 
+def test_each_runners_ratio_has_the_start_order_taken_out_as_the_interval_has():
+    """A runner that happened to start the candidate first more often shows no change the order made."""
+    first = [True, True, False, False, True, False, True, False]
+    ys = np.where(first, 0.02, -0.02)  # the start order alone: +2% for the side started second, no change
+    found = look_interval(ys, 0.001, 0.9, (1,), first, [1, 1, 1, 2, 2, 2, 2, 2])
+    assert found.order is not None
+    assert found.runner_ratios == pytest.approx([1.0, 1.0], abs=1e-9)
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

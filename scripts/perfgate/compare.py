@@ -343,11 +343,12 @@ def look_interval(
     ratios: list[float] = []
     if runners is not None and len(runners) == len(ys) and len(set(runners)) > 1:
         ids = np.asarray(runners)
-        ratios = [math.exp(float(ys[ids == r].mean())) for r in np.unique(ids)]
         adjusted = ys
         if order is not None:
             signs = np.where(np.asarray(order, dtype=bool), 0.5, -0.5)
             adjusted = ys - start_order_effect(ys, order) * signs
+        # each runner's own ratio as the interval sees it: with the start order taken out
+        ratios = [math.exp(float(adjusted[ids == r].mean())) for r in np.unique(ids)]
         if runners_disagree(adjusted, ids):
             means = np.array([adjusted[ids == r].mean() for r in np.unique(ids)])
             k = len(means)
