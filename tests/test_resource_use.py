@@ -144,6 +144,13 @@ def test_a_side_without_readings_is_not_judged_and_the_reason_is_given(tmp_path)
         assert rules[metric].final  # more trials would not read it: a comparison stops adding them
 
 
+def test_the_side_that_cannot_be_read_is_the_one_named(tmp_path):
+    context = {"baseline": "proc", "candidate": "unavailable: the containers' cgroups could not be found"}
+    rules = by_metric(judged(tmp_path, 4, {}, context=context))  # neither side has readings
+    rule = rules["cpu_per_request_regression"]
+    assert rule.final and "the candidate's CPU and memory could not be read: the containers'" in rule.message
+
+
 def test_a_trial_with_too_few_readings_waits_for_more_trials(tmp_path):
     rules = by_metric(judged(tmp_path, 2, {"baseline": (1.0, 1e8), "candidate": (1.0, 1e8)}))
     assert not any(r.final for r in rules.values())

@@ -10,6 +10,7 @@ import pytest
 
 from perfgate import check_cli, context, run, trials
 from perfgate.compare import look_interval, runners_disagree
+from perfgate.shards import named_folders
 
 T0 = 1_800_000_000.0
 ENTRY = "POST /requests"
@@ -149,7 +150,7 @@ def test_runner_disagreement_is_an_f_test_and_agreement_pools_the_trials():
 def test_each_runners_ratio_has_the_start_order_taken_out_as_the_interval_has():
     """A runner that happened to start the candidate first more often shows no change the order made."""
     first = [True, True, False, False, True, False, True, False]
-    ys = np.where(first, 0.02, -0.02)  # the start order alone: +2% for the side started second, no change
+    ys = np.where(first, 0.02, -0.02)  # the start order alone: the side started first 2% slower, no change
     found = look_interval(ys, 0.001, 0.9, (1,), first, [1, 1, 1, 2, 2, 2, 2, 2])
     assert found.order is not None
     assert found.runner_ratios == pytest.approx([1.0, 1.0], abs=1e-9)
@@ -194,6 +195,13 @@ def test_the_merge_never_writes_into_a_shard(tmp_path, thresholds, capsys):
     code = run.main(["merge", *map(str, shards), "--results", str(shards[0]), "--thresholds", str(thresholds)])
     assert code == 2 and "one of the shards' folders" in capsys.readouterr().err
     assert sorted(p.name for p in shards[0].rglob("*")) == before
+    for usage_error in (["--typo"], ["--thresholds"]):  # a bad line is refused before its report is written
+        code = run.main(["merge", *map(str, shards), "--results", str(shards[0]), *usage_error])
+        assert code == 2 and sorted(p.name for p in shards[0].rglob("*")) == before
+    assert named_folders(["a", "--results", "b", "--thresholds=t", "--thresholds", "u", "c"]) == [
+        Path("a"),
+        Path("c"),
+    ]
 
 
 def test_a_merge_with_an_unknown_option_is_a_usage_error_with_its_report(tmp_path, thresholds):

@@ -423,8 +423,8 @@ def judge_resources(
     for rule in rules:
         lacking = [side for side in sides if not any(found.get(side, []))]
         if lacking:
-            unreadable = any(unavailable(side, reasons) for side in lacking)
-            verdict.results.append(unjudged(rule, why[lacking[0]], final=unreadable))
+            unreadable = [side for side in lacking if unavailable(side, reasons)]
+            verdict.results.append(unjudged(rule, why[(unreadable or lacking)[0]], final=bool(unreadable)))
             continue
         verdict.results.append(
             rule_result(

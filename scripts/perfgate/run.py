@@ -431,7 +431,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
             folders.append(folder)
             firsts.append(order[0] == "candidate")
             if n >= count and n < most and all_decided(folders, args, check_args, limits, firsts):
-                say(err, f"every rule decided after {n} trials ({n * seconds} s of load)")
+                say(err, f"every rule that trials can decide is decided after {n} trials ({n * seconds} s of load)")
                 break
     if notes:
         context.update(args.results, notes=list(notes))
@@ -482,14 +482,15 @@ def merge(argv: list[str], env: Mapping[str, str], out: TextIO, err: TextIO) -> 
             prepare_results(folder)
         return check_cli.finish(check_cli.verdict_for(exc, folder), folder, env, out, err)
 
+    # checked before anything is written, a usage error's report included: its reports would replace
+    # the shard's, and clearing the folder would delete its trials
+    if any(folder.resolve() == shard.resolve() for shard in shards.named_folders(argv)):
+        err.write(f"Error: --results {folder} is one of the shards' folders; the merge needs a folder of its own\n")
+        return EXIT_USAGE
     try:
         args = shards.build_parser().parse_args(argv)  # --help prints and exits here, touching nothing
     except ConfigError as exc:
         return report(exc)
-    if any(folder.resolve() == shard.resolve() for shard in args.shards):
-        # its reports would replace the shard's, and clearing it would delete its trials: nothing is written
-        err.write(f"Error: --results {folder} is one of the shards' folders; the merge needs a folder of its own\n")
-        return EXIT_USAGE
     try:
         limits = thresholds.load(args.thresholds)
         prepare_results(folder)

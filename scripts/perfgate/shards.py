@@ -174,6 +174,21 @@ def merge(folders: list[Path], out: Path, thresholds: Path, exclude_ramp_up: boo
     return lines
 
 
+def named_folders(argv: list[str]) -> list[Path]:
+    """The shard folders a command line names, read leniently: a line with a
+    usage error still names them, and nothing may be written into one."""
+    taking_value = {"--results", "--thresholds"}
+    found, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in taking_value:
+            skip = True
+        elif not arg.startswith("-"):
+            found.append(Path(arg))
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="perf-gate merge",
