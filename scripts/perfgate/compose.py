@@ -82,7 +82,7 @@ def run(cwd: Path, env: Mapping[str, str], args: list[str], out: TextIO | None =
     deadline = None
     while True:
         try:  # from the start: a Ctrl-C however early is passed on, never leaves the command running
-            if not reader.is_alive() and reader.ident is None:
+            if reader.ident is None:  # not started yet
                 reader.start()
             proc.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
             break
