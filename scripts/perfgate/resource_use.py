@@ -222,11 +222,15 @@ def trial_bounds(spans: list[tuple[float, float, float]]) -> list[tuple[float, f
 
 
 def uses(
-    raw: RawSamples, info: RunInfo, readings: dict[str, Readings], sides: dict[str, str], window_s: float
+    raw: RawSamples,
+    info: RunInfo,
+    readings: dict[str, Readings],
+    sides: dict[str, str],
+    judged: list[tuple[float, float] | None],
+    window_s: float,
 ) -> dict[str, list[Use | None]]:
-    """Per side (name -> the label its samples carry), each trial's use."""
+    """Per side (name -> the label its samples carry), each trial's use over its judged span (`judged_spans`)."""
     spans = info.spans()
-    judged = judged_spans(raw, info, window_s)
     bounds = trial_bounds(spans)
     t0 = spans[0][0] if spans else 0.0
     out: dict[str, list[Use | None]] = {}
@@ -405,15 +409,16 @@ def judge_resources(
         not_judged(verdict, limits, compare, str(exc))
         return
     sides = {BASELINE: BASELINE, CANDIDATE: CANDIDATE} if compare else {CANDIDATE: ""}
-    found = uses(raw, info, readings, sides, limits.window_s)
+    judged = judged_spans(raw, info, limits.window_s)
+    found = uses(raw, info, readings, sides, judged, limits.window_s)
     for side in sides:
         if side in found and (total := totals(side, readings[side].method, found[side])):
             verdict.resources.append(total)
     why = {side: missing_reason(side, path, reasons) for side in sides}
     cand = next((u for u in verdict.resources if u.side == CANDIDATE), None)
-    judged = sum(1 for span in judged_spans(raw, info, limits.window_s) if span)
-    if cand is not None and cand.trials < judged:  # a limit holds over every trial, not the ones that were read
-        why[CANDIDATE] = f"readings cover {cand.trials} of the {judged} trials; " + why[CANDIDATE]
+    count = sum(1 for span in judged if span)
+    if cand is not None and cand.trials < count:  # a limit holds over every trial, not the ones that were read
+        why[CANDIDATE] = f"readings cover {cand.trials} of the {count} trials; " + why[CANDIDATE]
         cand = None
     for lim in limits.resource_limits:
         windows = [w for u in found.get(CANDIDATE, []) if u for w in _window_values(lim.metric, u)]
