@@ -39,7 +39,7 @@ from perfgate.compare import (
     trials_advice,
 )
 from perfgate.errors import NoVerdict
-from perfgate.resources import COLUMNS
+from perfgate.resources import COLUMNS, UNAVAILABLE
 from perfgate.results import RunInfo
 from perfgate.samples import BASELINE, CANDIDATE, MAX_TIME, MIN_TIME, RawSamples
 from perfgate.thresholds import CONTROL_CHARACTERS, RESOURCE_MEASURES, SERVICE, Limit, ResourceRule, Thresholds
@@ -366,13 +366,13 @@ def rule_result(
 
 def unavailable(side: str, reasons: dict[str, str] | None) -> bool:
     """The side had no meter: the run could not read it at all."""
-    return (reasons or {}).get(side, "").startswith("unavailable: ")
+    return (reasons or {}).get(side, "").startswith(UNAVAILABLE)
 
 
 def missing_reason(side: str, path: Path, reasons: dict[str, str] | None) -> str:
     said = (reasons or {}).get(side, "")
     if unavailable(side, reasons):
-        return f"the {side}'s CPU and memory could not be read: {said.removeprefix('unavailable: ')}"
+        return f"the {side}'s CPU and memory could not be read: {said.removeprefix(UNAVAILABLE)}"
     return (
         f"no usable readings of the {side} in {path} over the judged spans: none (perf-gate reads them "
         "while Locust runs; a run of Locust alone has none), gaps in them, or next to no CPU spent (the "

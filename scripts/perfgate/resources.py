@@ -39,6 +39,7 @@ COLUMNS = ["time", "session", "side", "method", "cpu_s", "memory_bytes"]
 SUFFIX = "_resources.csv"  # after the prefix: locust_resources.csv
 INTERVAL_S = 0.5  # often enough for the peak of a memory that grows over seconds
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+UNAVAILABLE = "unavailable: "  # a side with no meter, as the run context names it: "unavailable: why"
 
 
 @dataclass(frozen=True)

@@ -358,7 +358,7 @@ def run_trial(
         say(err, "tearing the backend down")
     return TrialOutcome(
         notes=[note for backend in up.values() for note in backend.notes],
-        meters={name: b.meter.method if b.meter else f"unavailable: {b.unmetered}" for name, b in up.items()},
+        meters={name: b.meter.method if b.meter else resources.UNAVAILABLE + b.unmetered for name, b in up.items()},
     )
 
 
