@@ -256,8 +256,10 @@ def main(argv: list[str] | None = None) -> None:
         runs = [r for r in json.loads(args.json.read_text()) if r["condition"] in names]
     else:
         runs = series(args, names)
+    made = f"{args.trials} runs per condition asked, {len(runs)} made"
+    asked = f"{len(runs)} runs in {args.json}" if args.report else made
     print(
-        f"{args.trials} runs per condition asked, {len(runs)} made; run time {args.run_time}, {args.users} users, "
+        f"{asked}; run time {args.run_time}, {args.users} users, "
         f"{args.gate_trials or 'default'} fresh-start trials each (budget {args.max_run_time or 'none'}), "
         f"{args.backend} backend, "
         f"thresholds {args.thresholds.name}"
@@ -265,9 +267,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     series_report.tables(runs, names)
     if args.markdown:
-        from perfgate import thresholds
+        from perfgate import check, thresholds
 
-        tolerance = {f"p{r.percentile} of {r.entry}": r.tolerance for r in thresholds.load(args.thresholds).regressions}
+        rules = thresholds.load(args.thresholds)
+        tolerance = {f"p{r.percentile} of {r.entry}": r.tolerance for r in rules.regressions} | {
+            f"{check.metric_label(r.metric)} of {thresholds.SERVICE}": r.tolerance for r in rules.resource_rules
+        }
         print("\n" + "\n".join(series_report.markdown_table(series_report.rule_rows(runs, names), tolerance)))
     if args.catch:
         print("\ncaught (failed), each rule alone slowed by each factor:")
