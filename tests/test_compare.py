@@ -12,7 +12,7 @@ from perfgate import compare
 from perfgate import samples as raw_samples
 from perfgate.check import ERROR, FAIL, INCONCLUSIVE, PASS, Verdict
 from perfgate.samples import BASELINE, CANDIDATE, Samples
-from perfgate.thresholds import RegressionRule, Thresholds
+from perfgate.thresholds import RegressionRule, ResourceRule, Thresholds
 
 
 def samples(seed: int, scale: float = 1.0, seconds: float = 120, rate: float = 100, median_ms: float = 20):
@@ -132,6 +132,13 @@ def test_no_regression_rules_is_a_problem():
     verdict = Verdict()
     compare.compare_run(verdict, raw_samples.RawSamples(Path("unused"), {}), Thresholds(Path("thresholds.json"), []))
     assert "no regression rules" in verdict.problems[0]
+
+
+def test_resource_rules_alone_are_rules_to_compare_by():
+    t = Thresholds(Path("thresholds.json"), [], resource_rules=[ResourceRule("cpu_per_request", 0.03)])
+    verdict = Verdict()
+    assert compare.compare_run(verdict, raw_samples.RawSamples(Path("unused"), {}), t) == []
+    assert verdict.problems == [] and verdict.results == []
 
 
 @pytest.mark.parametrize("low, high, status", [(1.11, 1.3, FAIL), (0.9, 1.1, PASS), (1.0, 1.2, INCONCLUSIVE)])

@@ -543,7 +543,10 @@ def compare_run(
     `candidate_first`: each trial's start order (see compare_entry)."""
     confidence = thresholds.confidence
     if not thresholds.regressions:
-        verdict.problems.append(f"{thresholds.path}: $.regression.entries: no regression rules; nothing to compare")
+        if not thresholds.resource_rules:  # those are judged by perfgate.resource_use
+            verdict.problems.append(
+                f"{thresholds.path}: $.regression: no regression rules (entries or resources); nothing to compare"
+            )
         return []
     done = []
     for rule in thresholds.regressions:
