@@ -143,7 +143,7 @@ def test_compose_down_that_leaves_something_is_no_verdict_naming_it(tmp_path, fa
 def inspected(service: str, check: dict | None) -> dict:
     """A container as `docker inspect` describes it (the fields read)."""
     labels = {"com.docker.compose.service": service}
-    return {"Name": f"/p-{service}-1", "Config": {"Labels": labels, "Healthcheck": check}}
+    return {"Id": f"{service}-id", "Name": f"/p-{service}-1", "Config": {"Labels": labels, "Healthcheck": check}}
 
 
 def test_compose_notes_health_checks_that_run_during_the_load(tmp_path, fake_docker, monkeypatch):
@@ -175,7 +175,7 @@ def test_compose_health_checks_docker_cannot_describe_are_no_note(tmp_path, fake
     monkeypatch.setenv("DOCKER_INSPECT", answer)
     containers = compose.inspect(tmp_path, dict(os.environ), "p")
     assert compose.health_checks(containers) == []
-    assert compose.container_pids(containers) == []
+    assert compose.container_pids(containers) == {}
     with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)) as backend:
         assert backend.notes == []
         assert backend.meter is None and "cgroups could not be found" in backend.unmetered
@@ -187,9 +187,10 @@ def test_compose_meters_the_containers_docker_inspect_names(tmp_path, fake_docke
         {**inspected("db", None), "State": {"Pid": os.getpid()}},
         {**inspected("api", None), "State": {"Pid": 0}},  # not running
         {**inspected("odd", None), "State": {"Pid": "12"}},
+        {"State": {"Pid": 13}},  # no ID to find its cgroup by
     ]
     monkeypatch.setenv("DOCKER_INSPECT", json.dumps(containers))
-    assert compose.container_pids(compose.inspect(tmp_path, dict(os.environ), "p")) == [os.getpid()]
+    assert compose.container_pids(compose.inspect(tmp_path, dict(os.environ), "p")) == {"db-id": os.getpid()}
     fake_docker.write_text("")
     with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)):
         pass
@@ -345,3 +346,21 @@ def test_a_command_backend_s_meter_counts_what_it_daemonized(tmp_path):
 def test_a_host_the_gate_did_not_start_has_no_meter_and_says_why():
     with backends.running("http://example.invalid") as backend:
         assert backend.meter is None and "--host" in backend.unmetered
+        assert backend.metering() == "unavailable: " + backend.unmetered
+
+
+class Blind:
+    """A meter whose reads showed it misses the service."""
+
+    method = "proc"
+
+    def __init__(self, misses: str | None):
+        self.why = misses
+
+    def misses(self) -> str | None:
+        return self.why
+
+
+def test_a_backend_names_its_method_or_why_it_was_not_read():
+    assert backends.Backend("http://x", meter=Blind(None)).metering() == "proc"
+    assert backends.Backend("http://x", meter=Blind("a container")).metering() == "unavailable: a container"

@@ -151,6 +151,19 @@ def test_the_side_that_cannot_be_read_is_the_one_named(tmp_path):
     assert rule.final and "the candidate's CPU and memory could not be read: the containers'" in rule.message
 
 
+def test_a_side_whose_meter_misses_the_service_is_not_judged_on_what_it_read(tmp_path):
+    """A `docker run` command's tree reads the client: readings that must not stand for the service."""
+    misses = "unavailable: its process tree runs a container client, docker (PID 9)"
+    context = {"baseline": "proc", "candidate": misses}
+    limits = {"resources": {"cpu_ms_per_request": 50}}
+    verdict = judged(tmp_path, 4, {"baseline": (1.0, 1e8), "candidate": (1.0, 1e8)}, RULES | limits, context=context)
+    rules = by_metric(verdict)
+    assert {r.status for r in rules.values() if r.entry == "the service"} == {ERROR}
+    assert rules["cpu_per_request_regression"].final
+    assert "container client, docker" in rules["cpu_ms_per_request"].message
+    assert [u.side for u in verdict.resources] == ["baseline"]
+
+
 def test_a_trial_with_too_few_readings_waits_for_more_trials(tmp_path):
     rules = by_metric(judged(tmp_path, 2, {"baseline": (1.0, 1e8), "candidate": (1.0, 1e8)}))
     assert not any(r.final for r in rules.values())
@@ -216,6 +229,7 @@ def test_a_counter_that_dips_between_reads_never_counts_back(tmp_path):
         (f"{HEAD}12,s,candidate,proc,1,2\n", ":2: time must be a Unix time"),
         (f"{HEAD}1800000000,s,,proc,1,2\n", ":2: side must be a name"),
         (f"{HEAD}1800000000,,candidate,proc,1,2\n", ":2: session must be a name"),
+        (f'{HEAD}1800000000,"{"x" * 200_000}', ":2: unreadable CSV: field larger than field limit"),
     ],
 )
 def test_readings_that_cannot_be_what_the_gate_wrote_are_no_verdict_naming_the_line(tmp_path, text, expected):

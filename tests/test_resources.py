@@ -1,11 +1,15 @@
 """A side's CPU and memory, read from the kernel's counters (perfgate.resources)."""
 
 import csv
+import os
+import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+
+import psutil
 
 from perfgate import resources
 
@@ -54,8 +58,28 @@ def test_a_process_tree_counts_children_that_exited_during_the_span():
 def test_a_tree_whose_root_is_gone_reads_nothing():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     meter = resources.ProcessTree(proc.pid)
+    while meter.root.status() != psutil.STATUS_ZOMBIE:  # exited, not yet reaped: its children have left
+        time.sleep(0.01)
+    assert meter.read() is None
     proc.wait()
     assert meter.read() is None
+
+
+def test_a_tree_that_runs_a_container_client_says_it_misses_the_container(tmp_path):
+    client = tmp_path / "docker"
+    client.write_text("#!/bin/sh\nsleep 30\n")  # a process named docker, as `docker run` is
+    client.chmod(0o755)
+    proc = subprocess.Popen(["sh", "-c", f"{client}; true"], start_new_session=True)
+    try:
+        meter = resources.ProcessTree(proc.pid)
+        deadline = time.monotonic() + 10
+        while meter.misses() is None and time.monotonic() < deadline:
+            meter.read()
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert "container client, docker (PID" in meter.misses() and "--backend compose" in meter.misses()
 
 
 def cgroup_files(folder: Path, files: dict[str, str]) -> None:
@@ -75,10 +99,23 @@ def test_cgroups_v2_are_read_as_cpu_usage_and_working_set(tmp_path):
             {"cpu.stat": f"usage_usec {usec}\nuser_usec 1\n", "memory.current": f"{current}\n",
              "memory.stat": f"anon 10\ninactive_file {inactive}\n"},
         )  # fmt: skip
-    meter = resources.containers([11, 12], root, proc)
-    assert meter.method == "cgroup" and meter.read() == resources.Reading(2.0, 4024)
-    assert resources.containers([11, 13], root, proc) is None  # a container whose process is gone
-    assert resources.containers([], root, proc) is None
+    meter = resources.containers({"a": 11, "b": 12}, root, proc)
+    assert meter.method == "cgroup" and meter.read() == resources.Reading(2.0, 4024) and meter.misses() is None
+    assert resources.containers({"a": 11, "c": 13}, root, proc) is None  # a container whose process is gone
+    assert resources.containers({}, root, proc) is None
+
+
+def test_a_cgroup_that_does_not_name_its_container_is_not_read(tmp_path):
+    """A PID from another namespace (Docker Desktop's VM) is some other process here."""
+    root, proc = tmp_path / "cgroup", tmp_path / "proc"
+    (root / "cgroup.controllers").parent.mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("cpu memory\n")
+    cgroup_files(proc / "11", {"cgroup": "0::/user.slice/session-1.scope\n"})
+    cgroup_files(proc / "12", {"cgroup": "0::/\n"})
+    for folder in (root / "user.slice" / "session-1.scope", root):
+        cgroup_files(folder, {"cpu.stat": "usage_usec 1\n", "memory.current": "1\n", "memory.stat": ""})
+    assert resources.containers({"a1b2": 11}, root, proc) is None
+    assert resources.containers({"a1b2": 12}, root, proc) is None  # the root cgroup: the whole machine
 
 
 def test_cgroups_v1_are_read_from_cpuacct_and_memory(tmp_path):
@@ -89,9 +126,10 @@ def test_cgroups_v1_are_read_from_cpuacct_and_memory(tmp_path):
         root / "memory" / "docker" / "abc",
         {"memory.usage_in_bytes": "9000\n", "memory.stat": "rss 10\ntotal_inactive_file 1000\n"},
     )
-    assert resources.containers([7], root, proc).read() == resources.Reading(2.5, 8000)
+    assert resources.containers({"abc": 7}, root, proc).read() == resources.Reading(2.5, 8000)
+    assert resources.containers({"abd": 7}, root, proc) is None
     (root / "memory" / "docker" / "abc" / "memory.usage_in_bytes").unlink()
-    assert resources.containers([7], root, proc).read() is None  # unreadable now: no reading, not a zero
+    assert resources.containers({"abc": 7}, root, proc).read() is None  # unreadable now: no reading, not a zero
 
 
 class Counter:
@@ -115,3 +153,11 @@ def test_the_sampler_writes_a_row_per_side_per_read(tmp_path: Path):
     assert sides.count("baseline") == sides.count("candidate") >= 3  # first, every interval, last
     cpus = [float(row["cpu_s"]) for row in rows if row["side"] == "baseline"]
     assert cpus == sorted(cpus) and rows[0]["memory_bytes"] == "7" and rows[0]["method"] == "test"
+
+
+def test_a_side_not_read_in_one_trial_stays_not_read():
+    first = {"baseline": "proc", "candidate": "unavailable: a container client"}
+    assert resources.over_trials({}, first) == first
+    assert resources.over_trials(first, {"baseline": "proc", "candidate": "proc"}) == first
+    gone = {"candidate": "unavailable: gone"}
+    assert resources.over_trials({"candidate": "proc"}, gone) == gone

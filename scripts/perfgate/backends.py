@@ -40,6 +40,13 @@ class Backend:
     meter: resources.Meter | None = None
     unmetered: str = ""
 
+    def metering(self) -> str:
+        """How it was read, as the run context names it: the method, or UNAVAILABLE and why it was not."""
+        if self.meter is None:
+            return resources.UNAVAILABLE + self.unmetered
+        misses = self.meter.misses()
+        return resources.UNAVAILABLE + misses if misses else self.meter.method
+
     def tail(self, lines: int = 40) -> str:
         if self.log is None or not self.log.exists():
             return "(no backend log)"

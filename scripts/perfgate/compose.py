@@ -170,14 +170,14 @@ def _check(container: dict) -> HealthCheck | None:
         return None
 
 
-def container_pids(containers: list[dict]) -> list[int]:
-    """The main process of each container, whose cgroup holds what the container spends."""
-    pids = []
+def container_pids(containers: list[dict]) -> dict[str, int]:
+    """Each container's ID and main process, whose cgroup holds what the container spends."""
+    pids = {}
     for container in containers:
-        state = container.get("State")
+        state, ident = container.get("State"), container.get("Id")
         pid = state.get("Pid") if isinstance(state, dict) else None
-        if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
-            pids.append(pid)
+        if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and isinstance(ident, str) and ident:
+            pids[ident] = pid
     return pids
 
 

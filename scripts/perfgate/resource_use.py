@@ -23,6 +23,7 @@ import csv
 import io
 import math
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,14 @@ def load(path: Path) -> dict[str, Readings]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise NoVerdict(f"{path}: not UTF-8 text; expected perf-gate's resource readings (CSV)") from None
-    rows = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _sides(path, reader)
+    except csv.Error as exc:
+        raise NoVerdict(f"{path}:{reader.line_num}: unreadable CSV: {exc}") from None
+
+
+def _sides(path: Path, rows: Iterator[list[str]]) -> dict[str, Readings]:
     if next(rows, None) != COLUMNS:
         raise NoVerdict(f"{path}:1: expected the header {','.join(COLUMNS)}")
     found: dict[str, tuple[str, list[tuple[float, float, float, int]]]] = {}
@@ -409,6 +417,8 @@ def judge_resources(
         not_judged(verdict, limits, compare, str(exc))
         return
     sides = {BASELINE: BASELINE, CANDIDATE: CANDIDATE} if compare else {CANDIDATE: ""}
+    # a side the run could not read has no readings of the service, whatever its meter wrote
+    readings = {side: found for side, found in readings.items() if not unavailable(side, reasons)}
     judged = judged_spans(raw, info, limits.window_s)
     found = uses(raw, info, readings, sides, judged, limits.window_s)
     for side in sides:

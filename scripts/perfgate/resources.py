@@ -42,6 +42,12 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNAVAILABLE = "unavailable: "  # a side with no meter, as the run context names it: "unavailable: why"
 
 
+def over_trials(before: dict[str, str], trial: dict[str, str]) -> dict[str, str]:
+    """How each side was read (method, or UNAVAILABLE and why) over the trials
+    so far: a side that could not be read in one trial cannot be judged."""
+    return {**trial, **{side: how for side, how in before.items() if how.startswith(UNAVAILABLE)}}
+
+
 @dataclass(frozen=True)
 class Reading:
     cpu_s: float  # cumulative CPU seconds (user + system) of everything the side runs
@@ -53,6 +59,14 @@ class Meter(Protocol):
 
     def read(self) -> Reading | None: ...
 
+    def misses(self) -> str | None:
+        """Why what this meter reads is not what the side runs, once a read has shown it."""
+        ...
+
+
+# Command-line clients that run what they start elsewhere: in a container, a VM or a cluster.
+CONTAINER_CLIENTS = frozenset({"docker", "docker-compose", "podman", "podman-compose", "nerdctl", "kubectl"})
+
 
 class ProcessTree:
     """A root process and all its descendants, read from /proc through psutil."""
@@ -61,11 +75,15 @@ class ProcessTree:
 
     def __init__(self, pid: int):
         self.root = psutil.Process(pid)
+        self.client: str | None = None  # a container client seen in the tree
 
     def read(self) -> Reading | None:
         """A process that exited is in the sum until it is reaped (a zombie
-        keeps its times) and after (in its parent's children's times)."""
+        keeps its times) and after (in its parent's children's times). A
+        root that exited reads nothing: its descendants have left its tree."""
         try:
+            if self.root.status() == psutil.STATUS_ZOMBIE:
+                return None
             procs = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
             return None
@@ -73,12 +91,23 @@ class ProcessTree:
         for proc in procs:
             try:
                 with proc.oneshot():
+                    if self.client is None and (name := proc.name()) in CONTAINER_CLIENTS:
+                        self.client = f"{name} (PID {proc.pid})"
                     t = proc.cpu_times()
                     cpu += t.user + t.system + t.children_user + t.children_system
                     memory += _pss(proc)
             except psutil.Error:
                 continue  # gone between the listing and the read: its parent has its times
         return Reading(cpu, memory)
+
+    def misses(self) -> str | None:
+        if self.client is None:
+            return None
+        return (
+            f"its process tree runs a container client, {self.client}: what the container runs is not in the "
+            "tree (for a compose project use --backend compose, which reads the containers' cgroups; else start "
+            "the service itself)"
+        )
 
 
 def _pss(proc: psutil.Process) -> int:
@@ -127,10 +156,18 @@ class Cgroup:
             return None
         return Reading(cpu, memory)
 
+    def misses(self) -> str | None:
+        return None
 
-def cgroup_of(pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -> CgroupFolders | None:
+
+def cgroup_of(
+    pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc"), *, naming: str = ""
+) -> CgroupFolders | None:
     """The cgroup a process is in, from /proc/PID/cgroup: the unified
-    hierarchy when it is mounted at `root`, else v1's cpuacct and memory."""
+    hierarchy when it is mounted at `root`, else v1's cpuacct and memory.
+    None when its path does not hold `naming` (a container's ID): the PID
+    Docker gives is then another namespace's (Docker Desktop's VM), and this
+    machine's process of that number is some other one."""
     try:
         lines = (proc / str(pid) / "cgroup").read_text().splitlines()
     except OSError:
@@ -140,19 +177,22 @@ def cgroup_of(pid: int, root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) ->
         _, controllers, path = line.split(":", 2)
         for name in controllers.split(",") if controllers else [""]:
             paths[name] = path.lstrip("/")
-    if (root / "cgroup.controllers").exists() and "" in paths:
+    v2 = (root / "cgroup.controllers").exists() and "" in paths
+    wanted = [""] if v2 else ["cpuacct", "memory"]
+    if any(name not in paths or naming not in paths[name] for name in wanted):
+        return None
+    if v2:
         folder = root / paths[""]
         return CgroupFolders(folder, folder, v2=True) if (folder / "cpu.stat").exists() else None
-    if "cpuacct" not in paths or "memory" not in paths:
-        return None
     cpu = next((p for name in ("cpuacct", "cpu,cpuacct") if (p := root / name / paths["cpuacct"]).is_dir()), None)
     memory = root / "memory" / paths["memory"]
     return CgroupFolders(cpu, memory, v2=False) if cpu and memory.is_dir() else None
 
 
-def containers(pids: list[int], root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -> Cgroup | None:
-    """A meter of the containers whose main processes are `pids`; None when any cannot be found."""
-    groups = [cgroup_of(pid, root, proc) for pid in pids]
+def containers(pids: dict[str, int], root: Path = CGROUP_ROOT, proc: Path = Path("/proc")) -> Cgroup | None:
+    """A meter of the containers, each named by its ID with its main process;
+    None when any one's cgroup cannot be found."""
+    groups = [cgroup_of(pid, root, proc, naming=container) for container, pid in pids.items()]
     if not groups or None in groups:
         return None
     return Cgroup(groups)  # type: ignore[arg-type]

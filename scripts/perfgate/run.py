@@ -358,7 +358,7 @@ def run_trial(
         say(err, "tearing the backend down")
     return TrialOutcome(
         notes=[note for backend in up.values() for note in backend.notes],
-        meters={name: b.meter.method if b.meter else resources.UNAVAILABLE + b.unmetered for name, b in up.items()},
+        meters={name: b.metering() for name, b in up.items()},
     )
 
 
@@ -407,6 +407,7 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
         folders: list[Path] = []
         firsts: list[bool] = []  # per trial of a comparison: the candidate started first
         notes: dict[str, None] = {}  # in order, each once
+        metered: dict[str, str] = {}  # per side: how its CPU and memory were read (TrialOutcome.meters)
         # The side started first comes out slower (A/A, 110 trials: by 1-3% in every rule), so trials
         # alternate which side starts first, from a random one: any two trials in a row balance it,
         # and the comparison takes the order's effect out of the trials' spread.
@@ -426,8 +427,9 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
                 exclude_ramp_up=limits.exclude_ramp_up, placement=placement, stop_timeout_s=planned["stop_timeout_s"],
             )  # fmt: skip
             notes.update(dict.fromkeys(outcome.notes))
-            if n == 1:
-                context.update(args.results, resources=outcome.meters)
+            if (now := resources.over_trials(metered, outcome.meters)) != metered:
+                metered = now
+                context.update(args.results, resources=metered)
             folders.append(folder)
             firsts.append(order[0] == "candidate")
             if n >= count and n < most and all_decided(folders, args, check_args, limits, firsts):
