@@ -216,3 +216,26 @@ def test_a_stray_folder_named_like_a_trial_is_left_alone(tmp_path, thresholds):
     (shards[0] / "trial-notes").mkdir()
     code, verdict = merge(tmp_path, shards, thresholds)
     assert code == 0 and "over 9 trials" in rule(verdict)["message"]
+
+
+def test_damaged_readings_in_one_trial_leave_the_resource_rules_unjudged_and_latency_judged(tmp_path):
+    path = tmp_path / "thresholds.json"
+    with_rules = {**THRESHOLDS, "regression": {**THRESHOLDS["regression"], "resources": {"cpu_per_request": 0.03}}}
+    path.write_text(json.dumps(with_rules))
+    read = {"baseline": "proc", "candidate": "proc"}
+    shards = shard_set(tmp_path, path, AGREE, resources=read)
+    (trials.folder(shards[1], 2) / "locust_resources.csv").write_text("")  # a runner that died as it began
+    code, verdict = merge(tmp_path, shards, path)
+    [cpu] = [r for r in verdict["results"] if r["metric"] == "cpu_per_request_regression"]
+    assert code == 3 and cpu["status"] == "error" and "trial-2/locust_resources.csv cannot be merged" in cpu["message"]
+    assert rule(verdict)["status"] == "pass"
+
+
+def test_a_side_one_shard_could_not_read_is_unread_in_the_merge(tmp_path, thresholds):
+    shards = shard_set(tmp_path, thresholds, AGREE, resources={"baseline": "proc", "candidate": "proc"})
+    facts = json.loads((shards[2] / context.FILE).read_text())
+    facts["resources"]["candidate"] = "unavailable: a container client"
+    (shards[2] / context.FILE).write_text(json.dumps(facts))
+    merge(tmp_path, shards, thresholds)
+    merged = json.loads((tmp_path / "merged" / context.FILE).read_text())
+    assert merged["resources"] == {"baseline": "proc", "candidate": "unavailable: a container client"}

@@ -21,11 +21,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfgate import context, trials
+from perfgate import context, resources, trials
 from perfgate.check_cli import Parser
 from perfgate.errors import ConfigError, NoVerdict
-from perfgate.resources import SUFFIX as RESOURCES
 from perfgate.results import load_run_info
+from perfgate.samples import BASELINE, CANDIDATE
 
 PREFIX = "locust"
 GAP_S = 60.0  # between one trial's stop and the next one's start on the merged timeline
@@ -130,8 +130,19 @@ def _shift_info(source: Path, target: Path, offset: float) -> None:
     target.write_text(json.dumps(info), encoding="utf-8")
 
 
-def place(trial: Path, target: Path, start_at: float) -> float:
-    """A trial copied to `target` with its times moved to start at `start_at`; returns its stop there."""
+UNMERGEABLE = (ValueError, IndexError, StopIteration, UnicodeDecodeError, csv.Error)
+
+
+@dataclass(frozen=True)
+class Placed:
+    stop: float  # the trial's stop on the merged timeline
+    unread: str = ""  # why its resource readings could not be placed with it
+
+
+def place(trial: Path, target: Path, start_at: float) -> Placed:
+    """A trial copied to `target` with its times moved to start at `start_at`.
+    Readings that cannot be moved are left out, and said so: the latency of
+    the trial still counts."""
     info = load_run_info(trial / f"{PREFIX}_run_info.json")
     if info.start_time is None or info.stop_time is None:
         raise NoVerdict(f"{trial}: no start or stop time in its run info")
@@ -139,13 +150,18 @@ def place(trial: Path, target: Path, start_at: float) -> float:
     target.mkdir(parents=True)
     try:
         _shift_csv(trial / f"{PREFIX}_raw.csv", target / f"{PREFIX}_raw.csv", offset)
-        if (trial / f"{PREFIX}{RESOURCES}").is_file():
-            _shift_csv(trial / f"{PREFIX}{RESOURCES}", target / f"{PREFIX}{RESOURCES}", offset)
-    except (ValueError, IndexError, StopIteration, UnicodeDecodeError) as exc:
+    except UNMERGEABLE as exc:
         raise NoVerdict(f"{trial}: its samples cannot be merged: {exc}") from None
+    unread = ""
+    if (trial / f"{PREFIX}{resources.SUFFIX}").is_file():
+        try:
+            _shift_csv(trial / f"{PREFIX}{resources.SUFFIX}", target / f"{PREFIX}{resources.SUFFIX}", offset)
+        except UNMERGEABLE as exc:
+            (target / f"{PREFIX}{resources.SUFFIX}").unlink(missing_ok=True)
+            unread = f"{trial / f'{PREFIX}{resources.SUFFIX}'} cannot be merged: {exc or type(exc).__name__}"
     _shift_info(trial / f"{PREFIX}_run_info.json", target / f"{PREFIX}_run_info.json", offset)
     shutil.copy(trial / f"{PREFIX}_stats.csv", target / f"{PREFIX}_stats.csv")
-    return info.stop_time + offset
+    return Placed(info.stop_time + offset, unread)
 
 
 def merge(folders: list[Path], out: Path, thresholds: Path, exclude_ramp_up: bool) -> list[str]:
@@ -158,18 +174,23 @@ def merge(folders: list[Path], out: Path, thresholds: Path, exclude_ramp_up: boo
     runners: list[int] = []
     lines: list[str] = []
     at = min(load_run_info(s.trials[0] / f"{PREFIX}_run_info.json").start_time or 0.0 for s in shards)
+    metered: dict[str, str] = {}
     for shard in shards:
         begin = len(placed) + 1
+        metered = resources.over_trials(metered, shard.facts.get("resources") or {})
         for trial in shard.trials:
             target = trials.folder(out, len(placed) + 1)
-            at = place(trial, target, at) + GAP_S
+            done = place(trial, target, at)
+            if done.unread:  # which side's rows are damaged cannot be told: neither is judged
+                metered = {side: resources.UNAVAILABLE + done.unread for side in (BASELINE, CANDIDATE)}
+            at = done.stop + GAP_S
             placed.append(target)
         firsts += shard.candidate_first
         runners += [shard.index] * len(shard.trials)
         lines.append(f"shard {shard.index}/{shard.count} ({shard.folder.name}): trials {begin}–{len(placed)}")
     trials.merge(placed, out, PREFIX, exclude_ramp_up, firsts, runners)
-    facts = {k: v for k, v in shards[0].facts.items() if k in SAME or k in ("run_time_s", "resources")}
-    context.write(out, **facts)
+    facts = {k: v for k, v in shards[0].facts.items() if k in SAME or k == "run_time_s"}
+    context.write(out, **facts, resources=metered or None)
     context.update(out, trials=len(placed), shards=lines, candidate_first=firsts)
     return lines
 
