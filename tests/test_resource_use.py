@@ -211,7 +211,8 @@ def test_a_counter_that_dips_between_reads_never_counts_back(tmp_path):
     info = RunInfo(tmp_path / "i.json", trials=spans(4))
     raw = raw_of(["baseline", "candidate"], 4)
     sides = {"baseline": "baseline", "candidate": "candidate"}
-    uses = resource_use.uses(raw, info, found, sides, resource_use.judged_spans(raw, info, 5.0), 5.0)
+    judged = resource_use.judged_spans(raw, info, 5.0)
+    uses = resource_use.uses(raw, info, found, sides, judged=judged, window_s=5.0)
     base = [u.cpu_ms_per_request for u in uses["baseline"]]
     cand = [u.cpu_ms_per_request for u in uses["candidate"]]
     # a dip inside the span is held at the counter's high; at most one reading's worth of growth is lost
@@ -282,7 +283,8 @@ def test_a_trial_s_readings_are_its_own_sampler_s_even_when_the_last_one_s_run_l
     info = RunInfo(tmp_path / "i.json", trials=spans(4))
     raw = raw_of(["baseline", "candidate"], 4)
     sides = {"baseline": "baseline", "candidate": "candidate"}
-    found = resource_use.uses(raw, info, resource_use.load(path), sides, resource_use.judged_spans(raw, info, 5.0), 5.0)
+    judged = resource_use.judged_spans(raw, info, 5.0)
+    found = resource_use.uses(raw, info, resource_use.load(path), sides, judged=judged, window_s=5.0)
     assert [round(u.cpu_ms_per_request, 2) for u in found["candidate"]] == [1.0] * 4
 
 

@@ -99,7 +99,8 @@ def evaluate(args: argparse.Namespace) -> tuple[Verdict, samples.RawSamples | No
         if limits.stall or args.compare:  # they are evidence only for these
             stall_note = f'; cannot look for stalls (for plain Locust output set "stall": false in {args.thresholds})'
             verdict.problems.append(f"{exc}{stall_note}" if limits.stall else str(exc))
-        not_judged(verdict, limits, args.compare, f"requests per side are counted from the raw samples: {exc}")
+        reason = f"requests per side are counted from the raw samples: {exc}"
+        not_judged(verdict, limits, reason, compare=args.compare)
         return verdict, None
     if limits.stall:
         found, problems = stalls.judge(raw, run.run_info, limits.stall)

@@ -5,8 +5,8 @@ Per trial and per side, over the trial's judged span (from its first
 sample plus one window, the warm-up left out as for latency, to its stop):
 
 - CPU per request: the growth of the side's CPU counter over the span
-  (interpolated between readings) over the requests the side completed in
-  it (every sample it recorded, failed or not: each cost CPU);
+  (interpolated between readings) over the requests Locust recorded for the
+  side in it (every sample, failed or not: each cost CPU);
 - peak memory: the highest reading in the span.
 
 Against the baseline, a rule is the candidate/baseline ratio of each
@@ -169,9 +169,10 @@ def _count(times: np.ndarray, low: float, high: float) -> int:
 
 def use_in(
     readings: Readings,
+    times: np.ndarray,
+    *,
     span: tuple[float, float],
     bounds: tuple[float, float],
-    times: np.ndarray,
     window_s: float,
     t0: float,
 ) -> Use | None:
@@ -234,6 +235,7 @@ def uses(
     info: RunInfo,
     readings: dict[str, Readings],
     sides: dict[str, str],
+    *,
     judged: list[tuple[float, float] | None],
     window_s: float,
 ) -> dict[str, list[Use | None]]:
@@ -247,7 +249,7 @@ def uses(
             continue
         times = _times(raw, label)
         out[side] = [
-            use_in(readings[side], span, bound, times, window_s, t0) if span else None
+            use_in(readings[side], times, span=span, bounds=bound, window_s=window_s, t0=t0) if span else None
             for span, bound in zip(judged, bounds, strict=True)
         ]
     return out
@@ -383,12 +385,12 @@ def missing_reason(side: str, path: Path, reasons: dict[str, str] | None) -> str
         return f"the {side}'s CPU and memory could not be read: {said.removeprefix(UNAVAILABLE)}"
     return (
         f"no usable readings of the {side} in {path} over the judged spans: none (perf-gate reads them "
-        "while Locust runs; a run of Locust alone has none), gaps in them, or next to no CPU spent (the "
-        "service may run outside the processes the gate started, e.g. in a container a command started)"
+        "while Locust runs; a run of Locust alone has none), gaps in them, no request recorded in a span, or "
+        "next to no CPU spent (the service may run outside the processes the gate started)"
     )
 
 
-def not_judged(verdict: Verdict, limits: Thresholds, compare: bool, reason: str) -> None:
+def not_judged(verdict: Verdict, limits: Thresholds, reason: str, *, compare: bool) -> None:
     """Every resource rule and limit, when what they are judged from cannot be read."""
     verdict.results += [unjudged(rule, reason) for rule in (limits.resource_rules if compare else [])]
     verdict.results += [limit_result(lim, None, [], reason) for lim in limits.resource_limits]
@@ -414,13 +416,13 @@ def judge_resources(
     except NoVerdict as exc:
         if not rules and not limits.resource_limits:
             verdict.warnings.append(f"resource readings not shown: {exc}")
-        not_judged(verdict, limits, compare, str(exc))
+        not_judged(verdict, limits, str(exc), compare=compare)
         return
     sides = {BASELINE: BASELINE, CANDIDATE: CANDIDATE} if compare else {CANDIDATE: ""}
     # a side the run could not read has no readings of the service, whatever its meter wrote
     readings = {side: found for side, found in readings.items() if not unavailable(side, reasons)}
     judged = judged_spans(raw, info, limits.window_s)
-    found = uses(raw, info, readings, sides, judged, limits.window_s)
+    found = uses(raw, info, readings, sides, judged=judged, window_s=limits.window_s)
     for side in sides:
         if side in found and (total := totals(side, readings[side].method, found[side])):
             verdict.resources.append(total)

@@ -189,8 +189,9 @@ def resources_table(verdict: Verdict) -> list[str]:
         "",
         *lines,
         "",
-        "CPU of everything the service runs (API, workers, database) per request completed, and its highest "
-        "memory, over the spans that are judged (each trial's first window left out).",
+        "CPU of everything the service runs (API, workers, database) per request Locust recorded (failures and "
+        "the locustfile's own events too), and its highest memory, over the spans that are judged (each trial's "
+        "first window left out).",
         "",
     ]
 
