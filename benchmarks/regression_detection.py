@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         runs = series(args, names)
     made = f"{args.trials} runs per condition asked, {len(runs)} made"
-    asked = f"{len(runs)} runs in {args.json}" if args.report else made
+    asked = f"{len(runs)} runs of these conditions in {args.json}" if args.report else made
     print(
         f"{asked}; run time {args.run_time}, {args.users} users, "
         f"{args.gate_trials or 'default'} fresh-start trials each (budget {args.max_run_time or 'none'}), "

@@ -178,7 +178,7 @@ def test_compose_health_checks_docker_cannot_describe_are_no_note(tmp_path, fake
     assert compose.container_pids(containers) == {}
     with backends.compose(tmp_path, "p", tmp_path / "b.log", dict(os.environ)) as backend:
         assert backend.notes == []
-        assert backend.meter is None and "cgroups could not be found" in backend.unmetered
+        assert backend.meter is None and "inspect named no running container" in backend.unmetered
 
 
 def test_compose_meters_the_containers_docker_inspect_names(tmp_path, fake_docker, monkeypatch):

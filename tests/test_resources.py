@@ -58,8 +58,9 @@ def test_a_process_tree_counts_children_that_exited_during_the_span():
 def test_a_tree_whose_root_is_gone_reads_nothing():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     meter = resources.ProcessTree(proc.pid)
-    while meter.root.status() != psutil.STATUS_ZOMBIE:  # exited, not yet reaped: its children have left
-        time.sleep(0.01)
+    deadline = time.monotonic() + 10
+    while meter.root.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.01)  # exited, not yet reaped: its children have left its tree
     assert meter.read() is None
     proc.wait()
     assert meter.read() is None
@@ -82,6 +83,9 @@ def test_a_tree_that_runs_a_container_client_says_it_misses_the_container(tmp_pa
     assert "container client, docker (PID" in meter.misses() and "--backend compose" in meter.misses()
 
 
+A, B, C = (("0123456789abcdef" * 4).replace("0", x) for x in "abc")  # container IDs as Docker gives them
+
+
 def cgroup_files(folder: Path, files: dict[str, str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -92,16 +96,16 @@ def test_cgroups_v2_are_read_as_cpu_usage_and_working_set(tmp_path):
     root, proc = tmp_path / "cgroup", tmp_path / "proc"
     (root / "cgroup.controllers").parent.mkdir(parents=True)
     (root / "cgroup.controllers").write_text("cpu memory\n")
-    for pid, name, usec, current, inactive in ((11, "a", 1_500_000, 5000, 1000), (12, "b", 500_000, 24, 0)):
+    for pid, name, usec, current, inactive in ((11, A, 1_500_000, 5000, 1000), (12, B, 500_000, 24, 0)):
         cgroup_files(proc / str(pid), {"cgroup": f"0::/system.slice/docker-{name}.scope\n"})
         cgroup_files(
             root / "system.slice" / f"docker-{name}.scope",
             {"cpu.stat": f"usage_usec {usec}\nuser_usec 1\n", "memory.current": f"{current}\n",
              "memory.stat": f"anon 10\ninactive_file {inactive}\n"},
         )  # fmt: skip
-    meter = resources.containers({"a": 11, "b": 12}, root, proc)
+    meter = resources.containers({A: 11, B: 12}, root, proc)
     assert meter.method == "cgroup" and meter.read() == resources.Reading(2.0, 4024) and meter.misses() is None
-    assert resources.containers({"a": 11, "c": 13}, root, proc) is None  # a container whose process is gone
+    assert resources.containers({A: 11, C: 13}, root, proc) is None  # a container whose process is gone
     assert resources.containers({}, root, proc) is None
 
 
@@ -114,22 +118,22 @@ def test_a_cgroup_that_does_not_name_its_container_is_not_read(tmp_path):
     cgroup_files(proc / "12", {"cgroup": "0::/\n"})
     for folder in (root / "user.slice" / "session-1.scope", root):
         cgroup_files(folder, {"cpu.stat": "usage_usec 1\n", "memory.current": "1\n", "memory.stat": ""})
-    assert resources.containers({"a1b2": 11}, root, proc) is None
-    assert resources.containers({"a1b2": 12}, root, proc) is None  # the root cgroup: the whole machine
+    assert resources.containers({A: 11}, root, proc) is None
+    assert resources.containers({A: 12}, root, proc) is None  # the root cgroup: the whole machine
 
 
 def test_cgroups_v1_are_read_from_cpuacct_and_memory(tmp_path):
     root, proc = tmp_path / "cgroup", tmp_path / "proc"
-    cgroup_files(proc / "7", {"cgroup": "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n"})
-    cgroup_files(root / "cpu,cpuacct" / "docker" / "abc", {"cpuacct.usage": "2500000000\n"})
+    cgroup_files(proc / "7", {"cgroup": f"12:memory:/docker/{A}\n4:cpu,cpuacct:/docker/{A}\n0::/\n"})
+    cgroup_files(root / "cpu,cpuacct" / "docker" / A, {"cpuacct.usage": "2500000000\n"})
     cgroup_files(
-        root / "memory" / "docker" / "abc",
+        root / "memory" / "docker" / A,
         {"memory.usage_in_bytes": "9000\n", "memory.stat": "rss 10\ntotal_inactive_file 1000\n"},
     )
-    assert resources.containers({"abc": 7}, root, proc).read() == resources.Reading(2.5, 8000)
-    assert resources.containers({"abd": 7}, root, proc) is None
-    (root / "memory" / "docker" / "abc" / "memory.usage_in_bytes").unlink()
-    assert resources.containers({"abc": 7}, root, proc).read() is None  # unreadable now: no reading, not a zero
+    assert resources.containers({A: 7}, root, proc).read() == resources.Reading(2.5, 8000)
+    assert resources.containers({B: 7}, root, proc) is None
+    (root / "memory" / "docker" / A / "memory.usage_in_bytes").unlink()
+    assert resources.containers({A: 7}, root, proc).read() is None  # unreadable now: no reading, not a zero
 
 
 class Counter:
@@ -155,9 +159,11 @@ def test_the_sampler_writes_a_row_per_side_per_read(tmp_path: Path):
     assert cpus == sorted(cpus) and rows[0]["memory_bytes"] == "7" and rows[0]["method"] == "test"
 
 
-def test_a_side_not_read_in_one_trial_stays_not_read():
-    first = {"baseline": "proc", "candidate": "unavailable: a container client"}
-    assert resources.over_trials({}, first) == first
-    assert resources.over_trials(first, {"baseline": "proc", "candidate": "proc"}) == first
-    gone = {"candidate": "unavailable: gone"}
-    assert resources.over_trials({"candidate": "proc"}, gone) == gone
+def test_a_side_is_read_when_any_trial_read_it():
+    client = {"baseline": "proc", "candidate": "unavailable: a container client"}
+    assert resources.over_trials({}, client) == client
+    assert resources.over_trials(client, client) == client  # every trial: the candidate is never judged
+    read = {"baseline": "proc", "candidate": "proc"}
+    assert resources.over_trials(client, read) == read
+    once = {"baseline": "proc", "candidate": "unavailable: docker inspect failed"}
+    assert resources.over_trials({"baseline": "proc", "candidate": "cgroup"}, once)["candidate"] == "cgroup"

@@ -227,15 +227,18 @@ def test_damaged_readings_in_one_trial_leave_the_resource_rules_unjudged_and_lat
     (trials.folder(shards[1], 2) / "locust_resources.csv").write_text("")  # a runner that died as it began
     code, verdict = merge(tmp_path, shards, path)
     [cpu] = [r for r in verdict["results"] if r["metric"] == "cpu_per_request_regression"]
-    assert code == 3 and cpu["status"] == "error" and "trial-2/locust_resources.csv cannot be merged" in cpu["message"]
+    assert code == 3 and cpu["status"] == "error"
+    assert "trial-2/locust_resources.csv cannot be merged: empty, not even a header" in cpu["message"]
     assert rule(verdict)["status"] == "pass"
 
 
-def test_a_side_one_shard_could_not_read_is_unread_in_the_merge(tmp_path, thresholds):
-    shards = shard_set(tmp_path, thresholds, AGREE, resources={"baseline": "proc", "candidate": "proc"})
-    facts = json.loads((shards[2] / context.FILE).read_text())
-    facts["resources"]["candidate"] = "unavailable: a container client"
-    (shards[2] / context.FILE).write_text(json.dumps(facts))
-    merge(tmp_path, shards, thresholds)
-    merged = json.loads((tmp_path / "merged" / context.FILE).read_text())
-    assert merged["resources"] == {"baseline": "proc", "candidate": "unavailable: a container client"}
+def test_a_side_is_read_in_the_merge_when_any_shard_read_it(tmp_path, thresholds):
+    read = {"baseline": "proc", "candidate": "proc"}
+    shards = shard_set(tmp_path, thresholds, AGREE, resources=read)
+    client = {"baseline": "proc", "candidate": "unavailable: a container client"}
+    for shard in shards:
+        facts = json.loads((shard / context.FILE).read_text())
+        (shard / context.FILE).write_text(json.dumps({**facts, "resources": client}))
+        merge(tmp_path, shards, thresholds, out=f"merged-{shard.name}")
+        merged = json.loads((tmp_path / f"merged-{shard.name}" / context.FILE).read_text())
+        assert merged["resources"] == (client if shard == shards[-1] else read)  # unread only when no shard read it

@@ -170,8 +170,9 @@ def compose(
             )
         containers = docker_compose.inspect(source, env, project)
         notes = [health_check_note(c) for c in docker_compose.health_checks(containers) if busy(c)]
-        meter = resources.containers(docker_compose.container_pids(containers))
-        unmetered = "" if meter else "the containers' cgroups could not be found under /sys/fs/cgroup"
+        pids = docker_compose.container_pids(containers)
+        meter = resources.containers(pids)
+        unmetered = "" if meter else unfound(pids)
         try:
             yield Backend(url=url, log=log, health_path=health_path, notes=notes, meter=meter, unmetered=unmetered)
         finally:
@@ -184,6 +185,17 @@ def compose(
             tries = docker_compose.DOWN_ATTEMPTS
             left_behind = f"docker compose down left behind, after {tries} tries: {', '.join(left)}"
             raise NoVerdict(f"{error}\n{left_behind}" if isinstance(error, NoVerdict) else left_behind) from error
+
+
+def unfound(pids: dict[str, int]) -> str:
+    """Why the containers' cgroups were not read."""
+    if not pids:
+        return "docker inspect named no running container of the project"
+    return (
+        f"the cgroups of the containers could not be found under {resources.CGROUP_ROOT} from their main "
+        "processes, in a cgroup whose path names the container (Docker on another machine or in a VM, "
+        "as Docker Desktop runs it, gives process numbers that are not this machine's)"
+    )
 
 
 def busy(check: docker_compose.HealthCheck) -> bool:

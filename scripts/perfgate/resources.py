@@ -44,8 +44,10 @@ UNAVAILABLE = "unavailable: "  # a side with no meter, as the run context names 
 
 def over_trials(before: dict[str, str], trial: dict[str, str]) -> dict[str, str]:
     """How each side was read (method, or UNAVAILABLE and why) over the trials
-    so far: a side that could not be read in one trial cannot be judged."""
-    return {**trial, **{side: how for side, how in before.items() if how.startswith(UNAVAILABLE)}}
+    so far: read when any trial read it (a trial that could not has no
+    readings, and is left out as a trial without samples would be), else
+    unread for the latest trial's reason."""
+    return {**trial, **{side: how for side, how in before.items() if not how.startswith(UNAVAILABLE)}}
 
 
 @dataclass(frozen=True)

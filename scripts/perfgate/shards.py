@@ -40,6 +40,10 @@ SAME = {
 }
 
 
+# what a trial's CSV that cannot be moved raises
+UNMERGEABLE = (ValueError, IndexError, UnicodeDecodeError, csv.Error)
+
+
 @dataclass
 class Shard:
     folder: Path
@@ -48,6 +52,12 @@ class Shard:
     facts: dict
     trials: list[Path]  # its trial folders, in order
     candidate_first: list[bool]
+
+
+@dataclass(frozen=True)
+class Placed:
+    stop: float  # the trial's stop on the merged timeline
+    unread: str = ""  # why its resource readings could not be placed with it
 
 
 def sha256(path: Path) -> str:
@@ -116,7 +126,10 @@ def _shift_csv(source: Path, target: Path, offset: float) -> None:
     """A CSV whose first column is a Unix time, moved by `offset` seconds."""
     with source.open(newline="", encoding="utf-8") as f, target.open("w", newline="", encoding="utf-8") as out:
         reader, writer = csv.reader(f), csv.writer(out)
-        writer.writerow(next(reader))
+        header = next(reader, None)
+        if header is None:
+            raise ValueError("empty, not even a header")
+        writer.writerow(header)
         for row in reader:
             writer.writerow([f"{float(row[0]) + offset:.6f}", *row[1:]])
 
@@ -128,15 +141,6 @@ def _shift_info(source: Path, target: Path, offset: float) -> None:
             info[key] += offset
     info.pop("trials", None)  # one trial's own
     target.write_text(json.dumps(info), encoding="utf-8")
-
-
-UNMERGEABLE = (ValueError, IndexError, StopIteration, UnicodeDecodeError, csv.Error)
-
-
-@dataclass(frozen=True)
-class Placed:
-    stop: float  # the trial's stop on the merged timeline
-    unread: str = ""  # why its resource readings could not be placed with it
 
 
 def place(trial: Path, target: Path, start_at: float) -> Placed:
@@ -158,7 +162,7 @@ def place(trial: Path, target: Path, start_at: float) -> Placed:
             _shift_csv(trial / f"{PREFIX}{resources.SUFFIX}", target / f"{PREFIX}{resources.SUFFIX}", offset)
         except UNMERGEABLE as exc:
             (target / f"{PREFIX}{resources.SUFFIX}").unlink(missing_ok=True)
-            unread = f"{trial / f'{PREFIX}{resources.SUFFIX}'} cannot be merged: {exc or type(exc).__name__}"
+            unread = f"{trial / f'{PREFIX}{resources.SUFFIX}'} cannot be merged: {str(exc) or type(exc).__name__}"
     _shift_info(trial / f"{PREFIX}_run_info.json", target / f"{PREFIX}_run_info.json", offset)
     shutil.copy(trial / f"{PREFIX}_stats.csv", target / f"{PREFIX}_stats.csv")
     return Placed(info.stop_time + offset, unread)
@@ -175,20 +179,22 @@ def merge(folders: list[Path], out: Path, thresholds: Path, exclude_ramp_up: boo
     lines: list[str] = []
     at = min(load_run_info(s.trials[0] / f"{PREFIX}_run_info.json").start_time or 0.0 for s in shards)
     metered: dict[str, str] = {}
+    unread = ""
     for shard in shards:
         begin = len(placed) + 1
         metered = resources.over_trials(metered, shard.facts.get("resources") or {})
         for trial in shard.trials:
             target = trials.folder(out, len(placed) + 1)
             done = place(trial, target, at)
-            if done.unread:  # which side's rows are damaged cannot be told: neither is judged
-                metered = {side: resources.UNAVAILABLE + done.unread for side in (BASELINE, CANDIDATE)}
+            unread = unread or done.unread
             at = done.stop + GAP_S
             placed.append(target)
         firsts += shard.candidate_first
         runners += [shard.index] * len(shard.trials)
         lines.append(f"shard {shard.index}/{shard.count} ({shard.folder.name}): trials {begin}–{len(placed)}")
     trials.merge(placed, out, PREFIX, exclude_ramp_up, firsts, runners)
+    if unread:  # which side's rows are damaged cannot be told: neither is judged
+        metered = {side: resources.UNAVAILABLE + unread for side in (BASELINE, CANDIDATE)}
     facts = {k: v for k, v in shards[0].facts.items() if k in SAME or k == "run_time_s"}
     context.write(out, **facts, resources=metered or None)
     context.update(out, trials=len(placed), shards=lines, candidate_first=firsts)
