@@ -19,13 +19,19 @@ SERVICE = "datasette serve --memory --port {port} --plugins-dir examples/dataset
 QUERY = "GET /_memory.json?sql"
 
 
-def gate(tmp_path: Path, *extra: str, run_time: str = "15s") -> tuple[subprocess.CompletedProcess, dict]:
+def gate(
+    tmp_path: Path,
+    *extra: str,
+    run_time: str = "15s",
+    thresholds: Path = EXAMPLE / "thresholds.json",
+    service: str = SERVICE,
+) -> tuple[subprocess.CompletedProcess, dict]:
     results = tmp_path / "results"
     cmd = [
         sys.executable, "-m", "perfgate.run",
         "--locustfile", str(EXAMPLE / "locustfile.py"),
-        "--thresholds", str(EXAMPLE / "thresholds.json"),
-        "--backend-cmd", SERVICE,
+        "--thresholds", str(thresholds),
+        "--backend-cmd", service,
         "--health-path", "/-/versions.json",
         "--users", "10", "--spawn-rate", "10", "--run-time", run_time,
         "--results", str(results),
@@ -55,6 +61,28 @@ def test_a_plain_run_passes_and_a_slowed_service_fails_on_its_thresholds(tmp_pat
     assert proc.returncode == 1, explain(proc, verdict)
     assert statuses(verdict)[f"p95 of {QUERY}"] == "fail"
     assert f"p95 of {QUERY}" in proc.stdout  # the annotation names it
+
+
+def test_a_service_run_through_a_container_client_leaves_its_resource_limits_unjudged(tmp_path):
+    """Started itself, the service's CPU per request is judged; started by a
+    client named docker (as `docker run` would start it, elsewhere), the
+    process tree holds the client, and the limit is not judged, never passed."""
+    limits = json.loads((EXAMPLE / "thresholds.json").read_text()) | {"resources": {"cpu_ms_per_request": 1000}}
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps(limits))
+    proc, verdict = gate(tmp_path / "itself", thresholds=path)
+    [limit] = [r for r in verdict["results"] if r["metric"] == "cpu_ms_per_request"]
+    assert proc.returncode == 0 and limit["status"] == "pass" and limit["measured"] > 0, explain(proc, verdict)
+
+    client = tmp_path / "bin" / "docker"
+    client.parent.mkdir()
+    client.write_text('#!/bin/sh\n"$@"\n')  # runs what it is given as its child, and stays
+    client.chmod(0o755)
+    proc, verdict = gate(tmp_path / "client", thresholds=path, service=f"{client} {SERVICE}")
+    [limit] = [r for r in verdict["results"] if r["metric"] == "cpu_ms_per_request"]
+    assert proc.returncode == 3 and limit["status"] == "error", explain(proc, verdict)
+    assert "runs a container client, docker (PID" in limit["message"], explain(proc, verdict)
+    assert statuses(verdict)[f"p95 of {QUERY}"] == "pass"  # latency is judged as ever
 
 
 def test_side_by_side_a_a_passes_and_a_slowed_candidate_fails_naming_the_entry(tmp_path):
