@@ -86,6 +86,15 @@ class Use:
         return self.peak_bytes / MB
 
 
+@dataclass(frozen=True)
+class Unread:
+    """Why one trial has no use of a side."""
+
+    # its readings covered the span and it answered requests, yet it spent next to no CPU: what was read
+    # is not the service, and more trials would not make it so
+    idle: bool = False
+
+
 def _number(path: Path, line: int, column: str, cell: str) -> float:
     try:
         value = float(cell)
@@ -175,14 +184,14 @@ def use_in(
     bounds: tuple[float, float],
     window_s: float,
     t0: float,
-) -> Use | None:
+) -> Use | Unread:
     """The side's use over `span`, from its readings inside `bounds` (its
     trial's) taken by the one sampler whose readings cover the whole span
     (each trial's backends are new processes, their counters started
-    again). None unless there is one, with no two readings in the span more
-    than MAX_GAP_S apart (a reader that stopped), the side completed a
-    request in the span and spent at least MIN_CPU_S in it (else the tree
-    holds next to nothing of the service: a `docker run` client)."""
+    again). Unread unless there is one, with no two readings in the span
+    more than MAX_GAP_S apart (a reader that stopped), the side answered a
+    request in the span and spent at least MIN_CPU_S in it (else what was
+    read holds next to nothing of the service: `idle`)."""
     keep = (readings.times >= bounds[0]) & (readings.times <= bounds[1])
     start, end = span
     requests = _count(times, start, end)
@@ -194,13 +203,13 @@ def use_in(
         and readings.times[mine][-1] >= end
     ]
     if not covering or not requests:
-        return None
+        return Unread()
     t, mem = readings.times[covering[0]], readings.memory[covering[0]]
     # a process can vanish between the listing and its read: the counter never goes back
     cpu = np.maximum.accumulate(readings.cpu_s[covering[0]])
     first, last = int(np.searchsorted(t, start, side="right")) - 1, int(np.searchsorted(t, end, side="left"))
     if float(np.diff(t[first : last + 1]).max()) > MAX_GAP_S:
-        return None
+        return Unread()
 
     def peak(low: float, high: float) -> float:
         inside = mem[(t >= low) & (t <= high)]
@@ -211,7 +220,7 @@ def use_in(
     at = np.interp(edges, t, cpu)
     spent, top = float(at[-1] - at[0]), peak(start, end)
     if spent < MIN_CPU_S or top <= 0:
-        return None
+        return Unread(idle=spent < MIN_CPU_S)
     windows = tuple(
         (lo - t0, float(at[i + 1] - at[i]), _count(times, lo, hi), peak(lo, hi))
         for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
@@ -238,18 +247,18 @@ def uses(
     *,
     judged: list[tuple[float, float] | None],
     window_s: float,
-) -> dict[str, list[Use | None]]:
+) -> dict[str, list[Use | Unread]]:
     """Per side (name -> the label its samples carry), each trial's use over its judged span (`judged_spans`)."""
     spans = info.spans()
     bounds = trial_bounds(spans)
     t0 = spans[0][0] if spans else 0.0
-    out: dict[str, list[Use | None]] = {}
+    out: dict[str, list[Use | Unread]] = {}
     for side, label in sides.items():
         if side not in readings:
             continue
         times = _times(raw, label)
         out[side] = [
-            use_in(readings[side], times, span=span, bounds=bound, window_s=window_s, t0=t0) if span else None
+            use_in(readings[side], times, span=span, bounds=bound, window_s=window_s, t0=t0) if span else Unread()
             for span, bound in zip(judged, bounds, strict=True)
         ]
     return out
@@ -379,6 +388,20 @@ def unavailable(side: str, reasons: dict[str, str] | None) -> bool:
     return (reasons or {}).get(side, "").startswith(UNAVAILABLE)
 
 
+def _idle_trials(trials: list[Use | Unread]) -> int:
+    """Trials enough to say what was read is not the service (MIN_TRIALS_FOR_SPREAD), else 0."""
+    n = sum(1 for u in trials if isinstance(u, Unread) and u.idle)
+    return n if n >= MIN_TRIALS_FOR_SPREAD else 0
+
+
+def idle_reason(side: str, trials: int) -> str:
+    return (
+        f"what was read of the {side} spent next to no CPU (under {MIN_CPU_S:g} s a span) in {trials} trials "
+        "while its requests were answered: the service runs outside what the gate reads (a command that "
+        "hands it to a container, a VM or another machine); start the service itself, or use --backend compose"
+    )
+
+
 def missing_reason(side: str, path: Path, reasons: dict[str, str] | None) -> str:
     said = (reasons or {}).get(side, "")
     if unavailable(side, reasons):
@@ -422,11 +445,15 @@ def judge_resources(
     # a side the run could not read has no readings of the service, whatever its meter wrote
     readings = {side: found for side, found in readings.items() if not unavailable(side, reasons)}
     judged = judged_spans(raw, info, limits.window_s)
-    found = uses(raw, info, readings, sides, judged=judged, window_s=limits.window_s)
+    read = uses(raw, info, readings, sides, judged=judged, window_s=limits.window_s)
+    found = {side: [u if isinstance(u, Use) else None for u in trials] for side, trials in read.items()}
     for side in sides:
         if side in found and (total := totals(side, readings[side].method, found[side])):
             verdict.resources.append(total)
     why = {side: missing_reason(side, path, reasons) for side in sides}
+    idle = [side for side in sides if side in read and not any(found[side]) and _idle_trials(read[side])]
+    for side in idle:
+        why[side] = idle_reason(side, _idle_trials(read[side]))
     cand = next((u for u in verdict.resources if u.side == CANDIDATE), None)
     count = sum(1 for span in judged if span)
     if cand is not None and cand.trials < count:  # a limit holds over every trial, not the ones that were read
@@ -440,7 +467,7 @@ def judge_resources(
     for rule in rules:
         lacking = [side for side in sides if not any(found.get(side, []))]
         if lacking:
-            unreadable = [side for side in lacking if unavailable(side, reasons)]
+            unreadable = [side for side in lacking if unavailable(side, reasons) or side in idle]
             verdict.results.append(unjudged(rule, why[(unreadable or lacking)[0]], final=bool(unreadable)))
             continue
         verdict.results.append(
