@@ -12,9 +12,21 @@ from typing import TextIO
 
 from scipy import stats
 
-from perfgate.compare import ORDER_FROM, Comparison, Unjudged, compare_entry
-from perfgate.samples import RawSamples
-from perfgate.thresholds import Thresholds
+from perfgate import resource_use
+from perfgate.check import metric_label
+from perfgate.compare import (
+    MIN_TRIALS_FOR_SPREAD,
+    ORDER_FROM,
+    Comparison,
+    Unjudged,
+    compare_entry,
+    look_interval,
+    start_order_effect,
+)
+from perfgate.errors import NoVerdict
+from perfgate.results import RunInfo
+from perfgate.samples import BASELINE, CANDIDATE, RawSamples
+from perfgate.thresholds import RESOURCE_MEASURES, SERVICE, ResourceRule, Thresholds
 
 DETECTION_POWER = 0.95
 FILES = ("calibration.md", "calibration.json")
@@ -23,7 +35,7 @@ FILES = ("calibration.md", "calibration.json")
 @dataclass
 class Noise:
     entry: str
-    percentile: int
+    rule: str  # "p95", "CPU per request"
     tolerance: float
     windows: int
     window_s: float
@@ -72,39 +84,101 @@ def detectable_in(
 def calibrate(
     raw: RawSamples,
     thresholds: Thresholds,
+    *,
     lengths_s: tuple[int, ...] = (120, 300),
-    trials: list[tuple[float, float, float]] | None = None,
-    candidate_first: list[bool] | None = None,
+    info: RunInfo | None = None,
+    readings: Path | None = None,
+    reasons: dict[str, str] | None = None,
 ) -> list[Noise]:
-    samples = raw.ok
+    """Each latency rule's noise, then each resource rule's from `readings`
+    (perfgate.resource_use; `reasons`: how each side was read, from the run context)."""
+    trials = info.trials if info else None
+    candidate_first = info.candidate_first if info else None
     trial_s = statistics.median(stop - start for start, _, stop in trials) if trials and len(trials) > 1 else None
     out = []
     for rule in thresholds.regressions:
-        c = compare_entry(samples, rule, thresholds.window_s, thresholds.confidence, trials, (1,), candidate_first)
+        c = compare_entry(raw.ok, rule, thresholds.window_s, thresholds.confidence, trials, (1,), candidate_first)
         if isinstance(c, Unjudged):
             continue
+        out.append(noise_of(c, f"p{rule.percentile}", rule.tolerance, thresholds, lengths_s, trial_s, trials))
+    if info is not None and readings is not None and trials and trial_s:
+        for rule, c in resource_comparisons(raw, thresholds, info, readings, reasons):
+            label = metric_label(rule.metric)
+            out.append(noise_of(c, label, rule.tolerance, thresholds, lengths_s, trial_s, trials))
+    return out
 
-        this_run = sum(stop - start for start, _, stop in trials) if trials else (c.windows + 1) * thresholds.window_s
-        detectable = {}
-        for name, length in ((f"{this_run:.0f}s (this run)", this_run), *((f"{x}s", x) for x in lengths_s)):
-            detectable[name] = detectable_in(
-                c, length, trial_s, rule.tolerance, thresholds.window_s, thresholds.confidence
-            )
-        noise = Noise(
-            rule.entry,
-            rule.percentile,
-            rule.tolerance,
-            c.windows,
-            thresholds.window_s,
-            c.ratio,
-            c.half_width,
-            c.se_log,
-            c.between_log,
-            c.within_log,
-            detectable,
-            c.start_order_log,
+
+def noise_of(
+    c: Comparison,
+    rule: str,
+    tolerance: float,
+    thresholds: Thresholds,
+    lengths_s: tuple[int, ...],
+    trial_s: float | None,
+    trials: list[tuple[float, float, float]] | None,
+) -> Noise:
+    this_run = sum(stop - start for start, _, stop in trials) if trials else (c.windows + 1) * thresholds.window_s
+    detectable = {
+        name: detectable_in(c, length, trial_s, tolerance, thresholds.window_s, thresholds.confidence)
+        for name, length in ((f"{this_run:.0f}s (this run)", this_run), *((f"{x}s", x) for x in lengths_s))
+    }
+    return Noise(
+        entry=c.entry,
+        rule=rule,
+        tolerance=tolerance,
+        windows=c.windows,
+        window_s=thresholds.window_s,
+        aa_ratio=c.ratio,
+        half_width=c.half_width,
+        se_log=c.se_log,
+        between_log=c.between_log,
+        within_log=c.within_log,
+        detectable=detectable,
+        start_order_log=c.start_order_log,
+    )
+
+
+def resource_comparisons(
+    raw: RawSamples, thresholds: Thresholds, info: RunInfo, readings: Path, reasons: dict[str, str] | None
+) -> list[tuple[ResourceRule, Comparison]]:
+    """Each resource rule's trial ratios as a comparison over trials: a
+    counter has no noise within a trial, so all of it is between trials."""
+    try:
+        found = resource_use.load(readings)
+    except NoVerdict:
+        return []
+    found = {side: r for side, r in found.items() if not resource_use.unavailable(side, reasons)}
+    sides = {BASELINE: BASELINE, CANDIDATE: CANDIDATE}
+    if set(found) != set(sides):
+        return []
+    judged = resource_use.judged_spans(raw, info, thresholds.window_s)
+    read = resource_use.uses(raw, info, found, sides, judged=judged, window_s=thresholds.window_s)
+    order = info.candidate_first
+    out = []
+    for rule in thresholds.resource_rules:
+        ys, picked = resource_use.log_ratios(RESOURCE_MEASURES[rule.metric], read[BASELINE], read[CANDIDATE])
+        if len(ys) < MIN_TRIALS_FOR_SPREAD:
+            continue
+        first = [order[i] for i in picked] if order and len(order) == len(read[BASELINE]) else None
+        found_interval = look_interval(ys, resource_use.FLOOR_LOG, thresholds.confidence, (1,), first)
+        taken_out = found_interval.order
+        c = Comparison(
+            entry=SERVICE,
+            percentile=0,
+            baseline=0.0,
+            candidate=0.0,
+            ratio=found_interval.ratio,
+            low=found_interval.low,
+            high=found_interval.high,
+            windows=len(ys),
+            se_log=found_interval.se,
+            between_log=found_interval.between,
+            trials=len(ys),
+            within_log=0.0,
+            method="trials",
+            start_order_log=start_order_effect(ys, taken_out) if taken_out is not None else None,
         )
-        out.append(noise)
+        out.append((rule, c))
     return out
 
 
@@ -124,7 +198,7 @@ def markdown(noise: list[Noise], stream: TextIO) -> None:
         # half the two orders' difference: how much slower a side measures when it is started first
         order = "—" if n.start_order_log is None else f"{math.exp(n.start_order_log / 2) - 1:+.1%}"
         stream.write(
-            f"| {n.entry} | p{n.percentile} | +{n.tolerance:.0%} | {n.aa_ratio:.3f} | ±{n.half_width:.1%} | "
+            f"| {n.entry} | {n.rule} | +{n.tolerance:.0%} | {n.aa_ratio:.3f} | ±{n.half_width:.1%} | "
             f"{n.se_log:.1%} | {n.within_log:.1%} | {n.between_log:.1%} | {order} | " + " | ".join(cells) + " |\n"
         )
 

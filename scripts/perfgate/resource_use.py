@@ -23,7 +23,7 @@ import csv
 import io
 import math
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -321,6 +321,13 @@ def unjudged(rule: ResourceRule, reason: str, final: bool = False) -> RuleResult
     return RuleResult(SERVICE, metric, rule.tolerance, None, ERROR, text, final=final)
 
 
+def log_ratios(metric: str, base: Sequence[object], cand: Sequence[object]) -> tuple[np.ndarray, list[int]]:
+    """ln(candidate / baseline) of each trial with a use of both sides, and which trials those are."""
+    both = enumerate(zip(base, cand, strict=True))
+    used = [(i, b, c) for i, (b, c) in both if isinstance(b, Use) and isinstance(c, Use)]
+    return np.array([math.log(value(metric, c) / value(metric, b)) for _, b, c in used]), [i for i, _, _ in used]
+
+
 def rule_result(
     rule: ResourceRule,
     base: list[Use | None],
@@ -333,24 +340,23 @@ def rule_result(
     trial_s: float,
     window_s: float,
 ) -> RuleResult:
-    pairs = [(b, c, i) for i, (b, c) in enumerate(zip(base, cand, strict=True)) if b is not None and c is not None]
-    if len(pairs) < MIN_TRIALS_FOR_SPREAD:
+    metric = RESOURCE_MEASURES[rule.metric]
+    ys, picked = log_ratios(metric, base, cand)
+    if len(ys) < MIN_TRIALS_FOR_SPREAD:
         return unjudged(
             rule,
             f"judged over fresh-start trials, and needs {MIN_TRIALS_FOR_SPREAD} or more with readings of both sides; "
-            f"this run had {len(pairs)} (--trials {MIN_TRIALS_FOR_SPREAD}, or a comparison's run time of "
+            f"this run had {len(ys)} (--trials {MIN_TRIALS_FOR_SPREAD}, or a comparison's run time of "
             f"{MIN_TRIALS_FOR_SPREAD * 30} s or more)",
         )
-    metric = RESOURCE_MEASURES[rule.metric]
-    ys = np.array([math.log(value(metric, c) / value(metric, b)) for b, c, _ in pairs])
     order = None
     if candidate_first is not None and len(candidate_first) == len(base):
-        order = [candidate_first[i] for _, _, i in pairs]
-    by_runner = None if runners is None or len(runners) != len(base) else [runners[i] for _, _, i in pairs]
+        order = [candidate_first[i] for i in picked]
+    by_runner = None if runners is None or len(runners) != len(base) else [runners[i] for i in picked]
     found = look_interval(ys, FLOOR_LOG, confidence, looks, order, by_runner)
     ratio, low, high, taken_out = found.ratio, found.low, found.high, found.order
     status = decide(low, high, rule.tolerance)
-    b, c = pooled(metric, [u for u, _, _ in pairs]), pooled(metric, [u for _, u, _ in pairs])
+    b, c = (pooled(metric, [side[i] for i in picked]) for side in (base, cand))
     over = f"over {len(ys)} trials" + runners_text(found.runners, len(found.runner_ratios))
     over += " in both start orders" if taken_out is not None else ""
     label = f"{metric_label(rule.metric)} of {SERVICE}"

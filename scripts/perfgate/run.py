@@ -453,8 +453,9 @@ def gate(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, err: Tex
             noise = calibrate.calibrate(
                 samples.load(args.results / f"{PREFIX}_raw.csv"),
                 limits,
-                trials=info.trials,
-                candidate_first=info.candidate_first,
+                info=info,
+                readings=args.results / f"{PREFIX}{resources.SUFFIX}",
+                reasons=metered,
             )
             calibrate.write(noise, args.results)
             calibrate.markdown(noise, out)
