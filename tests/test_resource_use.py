@@ -306,7 +306,7 @@ def test_a_span_with_a_gap_in_its_readings_or_next_to_no_cpu_is_not_judged(tmp_p
     # judged, and from three such trials on, more trials would not help
     verdict = judged(tmp_path, 4, {"baseline": (0.0, 1e7), "candidate": (1.0, 1e8)})
     assert {r.status for r in verdict.results} == {ERROR} and all(r.final for r in verdict.results)
-    assert "what was read of the baseline spent next to no CPU (under 0.05 s a span) in 4 trials" in (
+    assert "what was read of the baseline spent next to no CPU (under 0.05 s a span, a few of" in (
         verdict.results[0].message
     )
     verdict = judged(tmp_path, 2, {"baseline": (0.0, 1e7), "candidate": (1.0, 1e8)})

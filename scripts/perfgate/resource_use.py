@@ -402,9 +402,10 @@ def _idle_trials(trials: list[Use | Unread]) -> int:
 
 def idle_reason(side: str, trials: int) -> str:
     return (
-        f"what was read of the {side} spent next to no CPU (under {MIN_CPU_S:g} s a span) in {trials} trials "
-        "while its requests were answered: the service runs outside what the gate reads (a command that "
-        "hands it to a container, a VM or another machine); start the service itself, or use --backend compose"
+        f"what was read of the {side} spent next to no CPU (under {MIN_CPU_S:g} s a span, a few of the "
+        f"counters' 10 ms ticks) in {trials} trials while its requests were answered: the service runs outside "
+        "what the gate reads (a command that hands it to a container, a VM or another machine: start the "
+        "service itself, or use --backend compose), or spends too little per trial to be measured"
     )
 
 
