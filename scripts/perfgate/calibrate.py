@@ -49,6 +49,15 @@ class Noise:
     start_order_log: float | None = None
 
 
+@dataclass(frozen=True)
+class RunLengths:
+    """This run's trials, and the run lengths to say what a run of each would detect."""
+
+    trials: list[tuple[float, float, float]] | None
+    trial_s: float | None  # a trial's length (median), when there are several
+    lengths_s: tuple[int, ...]
+
+
 def smallest_detectable(
     se_log: float,
     windows: int,
@@ -95,32 +104,34 @@ def calibrate(
     trials = info.trials if info else None
     candidate_first = info.candidate_first if info else None
     trial_s = statistics.median(stop - start for start, _, stop in trials) if trials and len(trials) > 1 else None
+    run = RunLengths(trials, trial_s, lengths_s)
     out = []
     for rule in thresholds.regressions:
         c = compare_entry(raw.ok, rule, thresholds.window_s, thresholds.confidence, trials, (1,), candidate_first)
         if isinstance(c, Unjudged):
             continue
-        out.append(noise_of(c, f"p{rule.percentile}", rule.tolerance, thresholds, lengths_s, trial_s, trials))
+        label = f"p{rule.percentile}"
+        out.append(noise_of(c, rule=label, tolerance=rule.tolerance, thresholds=thresholds, run=run))
     if info is not None and readings is not None and trials and trial_s:
         for rule, c in resource_comparisons(raw, thresholds, info, readings, reasons):
             label = metric_label(rule.metric)
-            out.append(noise_of(c, label, rule.tolerance, thresholds, lengths_s, trial_s, trials))
+            out.append(noise_of(c, rule=label, tolerance=rule.tolerance, thresholds=thresholds, run=run))
     return out
 
 
 def noise_of(
     c: Comparison,
+    *,
     rule: str,
     tolerance: float,
     thresholds: Thresholds,
-    lengths_s: tuple[int, ...],
-    trial_s: float | None,
-    trials: list[tuple[float, float, float]] | None,
+    run: RunLengths,
 ) -> Noise:
+    trials = run.trials
     this_run = sum(stop - start for start, _, stop in trials) if trials else (c.windows + 1) * thresholds.window_s
     detectable = {
-        name: detectable_in(c, length, trial_s, tolerance, thresholds.window_s, thresholds.confidence)
-        for name, length in ((f"{this_run:.0f}s (this run)", this_run), *((f"{x}s", x) for x in lengths_s))
+        name: detectable_in(c, length, run.trial_s, tolerance, thresholds.window_s, thresholds.confidence)
+        for name, length in ((f"{this_run:.0f}s (this run)", this_run), *((f"{x}s", x) for x in run.lengths_s))
     }
     return Noise(
         entry=c.entry,
