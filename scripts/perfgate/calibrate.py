@@ -158,19 +158,18 @@ def resource_comparisons(
         found = resource_use.load(readings)
     except NoVerdict:
         return []
-    found = {side: r for side, r in found.items() if not resource_use.unavailable(side, reasons)}
+    found = resource_use.readable(found, reasons)
     sides = {BASELINE: BASELINE, CANDIDATE: CANDIDATE}
     if set(found) != set(sides):
         return []
     judged = resource_use.judged_spans(raw, info, thresholds.window_s)
     read = resource_use.uses(raw, info, found, sides, judged=judged, window_s=thresholds.window_s)
-    order = info.candidate_first
     out = []
     for rule in thresholds.resource_rules:
         ys, picked = resource_use.log_ratios(RESOURCE_MEASURES[rule.metric], read[BASELINE], read[CANDIDATE])
         if len(ys) < MIN_TRIALS_FOR_SPREAD:
             continue
-        first = [order[i] for i in picked] if order and len(order) == len(read[BASELINE]) else None
+        first = resource_use.orders_of(info.candidate_first, picked, len(read[BASELINE]))
         found_interval = look_interval(ys, resource_use.FLOOR_LOG, thresholds.confidence, (1,), first)
         taken_out = found_interval.order
         c = Comparison(

@@ -349,9 +349,7 @@ def rule_result(
             f"this run had {len(ys)} (--trials {MIN_TRIALS_FOR_SPREAD}, or a comparison's run time of "
             f"{MIN_TRIALS_FOR_SPREAD * 30} s or more)",
         )
-    order = None
-    if candidate_first is not None and len(candidate_first) == len(base):
-        order = [candidate_first[i] for i in picked]
+    order = orders_of(candidate_first, picked, len(base))
     by_runner = None if runners is None or len(runners) != len(base) else [runners[i] for i in picked]
     found = look_interval(ys, FLOOR_LOG, confidence, looks, order, by_runner)
     ratio, low, high, taken_out = found.ratio, found.low, found.high, found.order
@@ -387,6 +385,19 @@ def rule_result(
         advice=advice,
         runner_ratios=found.runner_ratios or None,
     )
+
+
+def readable(readings: dict[str, Readings], reasons: dict[str, str] | None) -> dict[str, Readings]:
+    """The readings of the sides the run could read: a side it could not read has no readings of the
+    service, whatever its meter wrote."""
+    return {side: found for side, found in readings.items() if not unavailable(side, reasons)}
+
+
+def orders_of(candidate_first: list[bool] | None, picked: list[int], trials: int) -> list[bool] | None:
+    """The start order of each picked trial, when every trial's is known."""
+    if candidate_first is None or len(candidate_first) != trials:
+        return None
+    return [candidate_first[i] for i in picked]
 
 
 def unavailable(side: str, reasons: dict[str, str] | None) -> bool:
@@ -449,8 +460,7 @@ def judge_resources(
         not_judged(verdict, limits, str(exc), compare=compare)
         return
     sides = {BASELINE: BASELINE, CANDIDATE: CANDIDATE} if compare else {CANDIDATE: ""}
-    # a side the run could not read has no readings of the service, whatever its meter wrote
-    readings = {side: found for side, found in readings.items() if not unavailable(side, reasons)}
+    readings = readable(readings, reasons)
     judged = judged_spans(raw, info, limits.window_s)
     read = uses(raw, info, readings, sides, judged=judged, window_s=limits.window_s)
     found = {side: [u if isinstance(u, Use) else None for u in trials] for side, trials in read.items()}
@@ -458,9 +468,9 @@ def judge_resources(
         if side in found and (total := totals(side, readings[side].method, found[side])):
             verdict.resources.append(total)
     why = {side: missing_reason(side, path, reasons) for side in sides}
-    idle = [side for side in sides if side in read and not any(found[side]) and _idle_trials(read[side])]
-    for side in idle:
-        why[side] = idle_reason(side, _idle_trials(read[side]))
+    idle = {side: n for side in sides if side in read and not any(found[side]) and (n := _idle_trials(read[side]))}
+    for side, n in idle.items():
+        why[side] = idle_reason(side, n)
     cand = next((u for u in verdict.resources if u.side == CANDIDATE), None)
     count = sum(1 for span in judged if span)
     if cand is not None and cand.trials < count:  # a limit holds over every trial, not the ones that were read
